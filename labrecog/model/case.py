@@ -1,0 +1,209 @@
+"""The case: one order, its patient, and that patient's prior external results.
+
+Validation is strict because a coerced value is a guessed value: ``"6.4"`` is not a
+number, ``1`` is not ``true``, a timestamp without offset is not a point in time unless
+the rule set says which zone it is in (passed as validation context ``timezone``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, tzinfo
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "Authorization",
+    "Case",
+    "Context",
+    "Institution",
+    "OrderedItem",
+    "Patient",
+    "PriorResult",
+    "ReferenceRange",
+    "ResultStatus",
+    "Setting",
+    "Sex",
+]
+
+Sex = Literal["male", "female", "unknown"]
+Setting = Literal["outpatient", "inpatient", "emergency", "checkup"]
+ResultStatus = Literal[
+    "registered",
+    "preliminary",
+    "final",
+    "amended",
+    "corrected",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+]
+
+StrictStr = Annotated[str, Strict()]
+Number = Annotated[float, Strict()]
+Flag = Annotated[str, Strict(), Field(min_length=1, max_length=64)]
+Id = Annotated[str, Strict(), Field(min_length=1, max_length=128)]
+
+
+def _region(value: Any) -> Any:
+    # Region codes (GB/T 2260) are digits; spreadsheets export them as numbers.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    return value
+
+
+Region = Annotated[str, BeforeValidator(_region), Strict(), Field(pattern=r"^[0-9A-Za-z]{1,12}$")]
+
+
+def _timestamp(value: Any, handler: Any, info: ValidationInfo) -> datetime:
+    if not isinstance(value, str | datetime):
+        raise PydanticCustomError(
+            "timestamp_type", "expected an ISO 8601 timestamp string with a UTC offset"
+        )
+    parsed: datetime = handler(value)
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        tz: tzinfo | None = (info.context or {}).get("timezone")
+        if tz is None:
+            raise PydanticCustomError(
+                "timestamp_naive",
+                "timestamp has no UTC offset and the rule set declares no timezone",
+            )
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed
+
+
+Timestamp = Annotated[datetime, WrapValidator(_timestamp)]
+
+
+def _day(value: Any) -> Any:
+    if not isinstance(value, str | date) or isinstance(value, datetime):
+        raise PydanticCustomError("date_type", "expected an ISO 8601 date (YYYY-MM-DD)")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day)]
+
+
+class _Model(BaseModel):
+    """Unknown fields are input errors; anything extra belongs under ``ext``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    ext: dict[str, Any] | None = None
+
+
+class Patient(_Model):
+    id: Id
+    sex: Sex | None = None
+    birth_date: Day | None = None
+
+
+class Institution(_Model):
+    id: Id
+    name: StrictStr | None = None
+    region: Region | None = None
+    level: Annotated[int, Strict(), Field(ge=1, le=3)] | None = None
+
+
+class Context(_Model):
+    setting: Setting = "outpatient"
+    department: StrictStr | None = None
+    flags: tuple[Flag, ...] = ()
+
+
+class Authorization(_Model):
+    granted: Annotated[bool, Strict()] = False
+
+
+class OrderedItem(_Model):
+    code: Id
+    flags: tuple[Flag, ...] = ()
+
+
+class ReferenceRange(_Model):
+    low: Number | None = None
+    high: Number | None = None
+    unit: StrictStr | None = None
+    text: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReferenceRange:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise PydanticCustomError("range_order", "reference range low is above high")
+        return self
+
+
+class PriorResult(_Model):
+    id: Id
+    patient_id: Id
+    code: Id | None = None
+    loinc: Annotated[str, Strict(), Field(pattern=r"^[0-9]{1,7}-[0-9]$")] | None = None
+    specimen: StrictStr | None = None
+    value: Number | None = None
+    value_text: StrictStr | None = None
+    unit: StrictStr | None = None
+    reference_range: ReferenceRange | None = None
+    collected_at: Timestamp
+    reported_at: Timestamp | None = None
+    institution: Institution
+    mark: StrictStr | None = None
+    method: StrictStr | None = None
+    status: ResultStatus = "final"
+    shared: Annotated[bool, Strict()] = True
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PriorResult:
+        if self.code is None and self.loinc is None:
+            raise PydanticCustomError("identity", "a prior result needs a code or a loinc")
+        if self.value is not None and self.value_text is not None:
+            raise PydanticCustomError("value", "give either value or value_text, not both")
+        if self.reported_at is not None and self.reported_at < self.collected_at:
+            raise PydanticCustomError(
+                "chronology", "reported_at is before collected_at", {"field": "reported_at"}
+            )
+        return self
+
+
+class Case(_Model):
+    order_id: Id
+    ordered_at: Timestamp
+    patient: Patient
+    institution: Institution
+    context: Context = Context()
+    authorization: Authorization = Authorization()
+    tests: tuple[OrderedItem, ...] = Field(min_length=1, max_length=500)
+    prior_results: tuple[PriorResult, ...] = Field(default=(), max_length=100_000)
+
+    @model_validator(mode="after")
+    def _integrity(self) -> Case:
+        # Mixed-up patients are a data-integrity fault, never a re-test.
+        seen: dict[str, int] = {}
+        for i, prior in enumerate(self.prior_results):
+            if prior.patient_id != self.patient.id:
+                raise PydanticCustomError(
+                    "patient_mismatch",
+                    "prior result belongs to patient {other}, not {patient}",
+                    {
+                        "other": prior.patient_id,
+                        "patient": self.patient.id,
+                        "path": f"prior_results[{i}].patient_id",
+                    },
+                )
+            if prior.id in seen:
+                raise PydanticCustomError(
+                    "duplicate_result",
+                    "result id {id} also used by prior_results[{first}]",
+                    {"id": prior.id, "first": seen[prior.id], "path": f"prior_results[{i}].id"},
+                )
+            seen[prior.id] = i
+        return self

@@ -1,0 +1,99 @@
+"""The decision: one item per ordered catalogue item, each explained by reason codes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+__all__ = [
+    "REASON_CODES",
+    "Decision",
+    "DecisionItem",
+    "Reason",
+    "ReasonCode",
+    "RulesetRef",
+    "Status",
+    "WaivedComponent",
+]
+
+Status = Literal["waive", "retest", "partial"]
+
+ReasonCode = Literal[
+    "unknown_test",
+    "not_recognisable",
+    "no_prior",
+    "too_old",
+    "future_result",
+    "specimen_mismatch",
+    "method_mismatch",
+    "unit_unknown",
+    "unit_incompatible",
+    "value_unrecognised",
+    "identity_conflict",
+    "reference_range_missing",
+    "reference_range_incompatible",
+    "institution_level",
+    "institution_region",
+    "quality_not_assured",
+    "mark_missing",
+    "no_authorization",
+    "abnormal_value",
+    "critical_value",
+    "result_status",
+    "exception",
+    "superseded",
+    "duplicate_order",
+]
+
+REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]
+
+
+class _Out(BaseModel):
+    """Output models omit absent optional fields so the JSON stays as documented."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None}
+
+
+class Reason(_Out):
+    code: ReasonCode
+    message: str
+    result_id: str | None = None
+    test: str | None = None
+    flag: str | None = None
+    source: str | None = None
+
+
+class WaivedComponent(_Out):
+    code: str
+    result_id: str
+
+
+class DecisionItem(_Out):
+    code: str
+    status: Status
+    saving: str
+    result_id: str | None = None
+    waived: tuple[WaivedComponent, ...] | None = None
+    retest: tuple[str, ...] | None = None
+    reasons: tuple[Reason, ...] = ()
+
+
+class RulesetRef(_Out):
+    id: str
+    version: str
+    digest: str
+
+
+class Decision(_Out):
+    order_id: str
+    patient_id: str
+    ruleset: RulesetRef
+    currency: str
+    saving: str
+    items: tuple[DecisionItem, ...]
