@@ -213,7 +213,9 @@ class TestDef(Policy):
     category: Code | None = None
     loinc: tuple[Loinc, ...] = ()
     aliases: tuple[Code, ...] = ()
+    code_patterns: tuple[Text, ...] = ()
     specimen: tuple[Text, ...] = ()
+    units: tuple[Text, ...] = ()
     methods: tuple[Text, ...] = ()
     scale: Literal["quantitative", "qualitative"] = "quantitative"
     unit: Text | None = None
@@ -224,6 +226,10 @@ class TestDef(Policy):
     critical: Critical | None = None
     price: SourcedMoney
     source: Source | None = None
+
+    @property
+    def qualitative_scale(self) -> bool:
+        return self.scale == "qualitative"
 
     @model_validator(mode="after")
     def _scale(self) -> TestDef:
@@ -312,8 +318,11 @@ class Recognition(_Rule):
         return regions
 
 
+QualityCode = Annotated[str, Strict(), Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})$")]
+
+
 class Quality(_Rule):
-    passed: tuple[Code, ...] = ()
+    passed: tuple[QualityCode, ...] = ()
     withdrawn: tuple[Code, ...] = ()
     source: Source | None = None
 

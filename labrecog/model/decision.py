@@ -44,6 +44,7 @@ ReasonCode = Literal[
     "exception",
     "superseded",
     "duplicate_order",
+    "condition_undecidable",
 ]
 
 REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]

@@ -1,0 +1,124 @@
+"""What the checks need to know about a case, computed once per case.
+
+Conditional rules are matched here. A condition whose clause needs data the case lacks
+(no birth date for an age band, say) is *undecidable*: the tests it targets are re-tested,
+because guessing either way could loosen a rule that was meant to apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from labrecog.compile.compiled import CCondition, CompiledRules, CTest, Policy
+from labrecog.model.case import Case
+from labrecog.output.messages import Lang
+
+__all__ = ["CaseFacts", "completed_years"]
+
+
+def completed_years(birth: date, on: date) -> int:
+    years = on.year - birth.year
+    if (on.month, on.day) < (birth.month, birth.day):
+        years -= 1
+    return years
+
+
+@dataclass(slots=True)
+class CaseFacts:
+    rules: CompiledRules
+    case: Case
+    lang: Lang
+    ordered_at: datetime
+    order_date: date
+    age: int | None
+    sex: str | None
+    region: str | None
+    level: int | None
+    flags: frozenset[str]
+    matched: tuple[CCondition, ...]
+    undecidable: tuple[tuple[CCondition, str], ...]
+    _policies: dict[str, Policy] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rules: CompiledRules, case: Case, lang: Lang) -> CaseFacts:
+        ordered_at = case.ordered_at
+        order_date = ordered_at.date()
+        birth = case.patient.birth_date
+        age = completed_years(birth, order_date) if birth is not None else None
+        if age is not None and age < 0:
+            age = None
+        sex = case.patient.sex if case.patient.sex in ("male", "female") else None
+        facts = cls(
+            rules=rules,
+            case=case,
+            lang=lang,
+            ordered_at=ordered_at,
+            order_date=order_date,
+            age=age,
+            sex=sex,
+            region=case.institution.region,
+            level=case.institution.level,
+            flags=frozenset(case.context.flags),
+            matched=(),
+            undecidable=(),
+        )
+        matched: list[CCondition] = []
+        undecidable: list[tuple[CCondition, str]] = []
+        for cond in rules.conditions:
+            verdict = facts._match(cond)
+            if verdict is True:
+                matched.append(cond)
+            elif verdict is not False:
+                undecidable.append((cond, verdict))
+        facts.matched = tuple(matched)
+        facts.undecidable = tuple(undecidable)
+        return facts
+
+    def _match(self, cond: CCondition) -> bool | str:
+        """True, False, or the name of the missing datum that makes it undecidable."""
+        missing: str | None = None
+        if cond.settings and self.case.context.setting not in cond.settings:
+            return False
+        if cond.flags_any and not (cond.flags_any & self.flags):
+            return False
+        if cond.flags_all and not cond.flags_all <= self.flags:
+            return False
+        if cond.flags_none & self.flags:
+            return False
+        if cond.institutions and self.case.institution.id not in cond.institutions:
+            return False
+        if cond.sex is not None:
+            if self.sex is None:
+                missing = "patient.sex"
+            elif self.sex != cond.sex:
+                return False
+        if cond.age_min is not None or cond.age_max is not None:
+            if self.age is None:
+                missing = missing or "patient.birth_date"
+            elif (cond.age_min is not None and self.age < cond.age_min) or (
+                cond.age_max is not None and self.age >= cond.age_max
+            ):
+                return False
+        if cond.levels:
+            if self.level is None:
+                missing = missing or "institution.level"
+            elif self.level not in cond.levels:
+                return False
+        if cond.regions:
+            if self.region is None:
+                missing = missing or "institution.region"
+            elif not any(self.region.startswith(r) for r in cond.regions):
+                return False
+        return missing if missing is not None else True
+
+    def policy(self, test: CTest) -> Policy:
+        """Defaults < category < test < matching conditions in file order (later wins)."""
+        found = self._policies.get(test.code)
+        if found is None:
+            found = test.policy
+            for cond in self.matched:
+                if cond.targets is None or test.code in cond.targets:
+                    found = cond.override.apply(found, cond.id)
+            self._policies[test.code] = found
+        return found

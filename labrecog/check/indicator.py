@@ -1,0 +1,144 @@
+"""Check 2, indicator: same analyte, accepted specimen and method, a value that converts.
+
+Returns the value in the test's canonical unit (or None) so later checks reuse it.
+"""
+
+from __future__ import annotations
+
+from labrecog.check.facts import CaseFacts
+from labrecog.compile.compiled import CTest, Policy
+from labrecog.compile.units import UnitError
+from labrecog.model.case import PriorResult
+from labrecog.model.decision import Reason
+from labrecog.output.reasons import make_reason
+
+__all__ = ["check_indicator", "check_value_flags", "unit_reason"]
+
+
+def check_indicator(
+    prior: PriorResult, test: CTest, facts: CaseFacts, out: list[Reason]
+) -> float | None:
+    lang = facts.lang
+    rid = prior.id
+    name = test.name(lang)
+    if test.specimens:
+        if prior.specimen is None:
+            out.append(
+                make_reason(
+                    "specimen_mismatch.missing", lang, result_id=rid,
+                    name=name, allowed=test.specimen_text,
+                )
+            )
+        elif prior.specimen.casefold() not in test.specimens:
+            out.append(
+                make_reason(
+                    "specimen_mismatch", lang, result_id=rid,
+                    specimen=prior.specimen, name=name, allowed=test.specimen_text,
+                )
+            )
+    if test.methods:
+        if prior.method is None:
+            out.append(
+                make_reason(
+                    "method_mismatch.missing", lang, result_id=rid,
+                    name=name, allowed=test.method_text,
+                )
+            )
+        elif prior.method.casefold() not in test.methods:
+            out.append(
+                make_reason(
+                    "method_mismatch", lang, result_id=rid,
+                    method=prior.method, name=name, allowed=test.method_text,
+                )
+            )
+    if test.qualitative:
+        if prior.value_text is None:
+            out.append(make_reason("value_unrecognised.qualitative", lang, result_id=rid, name=name))
+        else:
+            text = prior.value_text.strip().casefold()
+            if text not in test.normal_values and text not in test.abnormal_values:
+                out.append(
+                    make_reason(
+                        "value_unrecognised.text", lang, result_id=rid,
+                        text=prior.value_text, name=name,
+                    )
+                )
+        return None
+    if prior.value is None:
+        out.append(make_reason("value_unrecognised.missing", lang, result_id=rid, name=name))
+        return None
+    if prior.unit is None:
+        out.append(
+            make_reason("unit_unknown.missing", lang, result_id=rid, name=name, unit=test.unit)
+        )
+        return None
+    conv = test.convert(prior.unit)
+    if isinstance(conv, UnitError):
+        out.append(unit_reason(conv, prior.unit, test, facts, rid))
+        return None
+    return conv.factor * prior.value + conv.offset
+
+
+def unit_reason(err: UnitError, unit: str, test: CTest, facts: CaseFacts, rid: str) -> Reason:
+    if err.message == "not_accepted":
+        return make_reason(
+            "unit_incompatible.not_accepted", facts.lang, result_id=rid,
+            unit=unit, name=test.name(facts.lang),
+            allowed=", ".join(sorted({u for u in test.conversions if u})),
+        )
+    return make_reason(err.code, facts.lang, result_id=rid, detail=err.message)
+
+
+def check_value_flags(
+    prior: PriorResult,
+    test: CTest,
+    value: float | None,
+    policy: Policy,
+    facts: CaseFacts,
+    out: list[Reason],
+) -> None:
+    """Abnormal and critical prior values, as the rule set's policy says."""
+    lang = facts.lang
+    if test.qualitative:
+        if (
+            policy.abnormal_prior == "reject"
+            and prior.value_text is not None
+            and prior.value_text.strip().casefold() in test.abnormal_values
+        ):
+            out.append(
+                make_reason("abnormal_value.qualitative", lang, result_id=prior.id,
+                            text=prior.value_text)
+            )
+        return
+    if value is None:
+        return
+    low, high = test.critical_low, test.critical_high
+    if policy.critical_prior == "reject" and (
+        (low is not None and value <= low) or (high is not None and value >= high)
+    ):
+        out.append(
+            make_reason(
+                "critical_value", lang, result_id=prior.id,
+                value=_num(value), unit=test.unit, limits=_limits(low, high),
+            )
+        )
+    if policy.abnormal_prior == "reject":
+        local = test.local_range(facts.sex, facts.age)
+        if local:
+            if (local.low is not None and value < local.low) or (
+                local.high is not None and value > local.high
+            ):
+                out.append(
+                    make_reason(
+                        "abnormal_value", lang, result_id=prior.id, source=local.source,
+                        value=_num(value), unit=test.unit, range=_limits(local.low, local.high),
+                    )
+                )
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _limits(low: float | None, high: float | None) -> str:
+    return f"{'' if low is None else _num(low)}–{'' if high is None else _num(high)}"

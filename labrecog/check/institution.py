@@ -1,0 +1,144 @@
+"""Check 4, institution: level, region, recognition mark and quality assessment.
+
+The HR mark is itself evidence of a passed quality assessment for that item; a registry
+in the rule set, when present, is authoritative over what a result claims.
+"""
+
+from __future__ import annotations
+
+from labrecog.check.facts import CaseFacts
+from labrecog.compile.compiler import mark_key
+from labrecog.compile.compiled import CTest
+from labrecog.model.case import PriorResult
+from labrecog.model.decision import Reason
+from labrecog.output.reasons import make_reason
+
+__all__ = ["check_institution", "region_covers"]
+
+
+def region_covers(scope: str, region: str | None, ordering: str | None) -> bool:
+    """Whether a scope ('*', same_province, same_city, a code prefix) admits ``region``."""
+    if scope == "*":
+        return True
+    if region is None:
+        return False
+    if scope == "same_province":
+        return ordering is not None and region[:2] == ordering[:2]
+    if scope == "same_city":
+        return ordering is not None and len(region) >= 4 and region[:4] == ordering[:4]
+    return region.startswith(scope)
+
+
+def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: list[Reason]) -> None:
+    rules = facts.rules
+    rec = rules.recognition
+    lang = facts.lang
+    rid = prior.id
+    inst = prior.institution
+    entry = rules.institutions.get(inst.id)
+    level, region = inst.level, inst.region
+    quality_failed = False
+    if entry is not None:
+        level = entry.level if entry.level is not None else level
+        region = entry.region if entry.region is not None else region
+    elif rules.institutions and rec.reject_unlisted:
+        out.append(
+            make_reason("quality_not_assured.unlisted", lang, result_id=rid, institution=inst.id)
+        )
+        quality_failed = True
+
+    if rec.min_level is not None or rec.same_or_higher:
+        if level is None:
+            out.append(
+                make_reason("institution_level.unknown", lang, result_id=rid, institution=inst.id)
+            )
+        else:
+            required = rec.min_level or 1
+            if rec.same_or_higher:
+                if facts.level is None:
+                    out.append(make_reason("institution_level.ordering_unknown", lang, result_id=rid))
+                else:
+                    required = max(required, facts.level)
+            if level < required:
+                out.append(
+                    make_reason(
+                        "institution_level", lang, result_id=rid, level=level, required=required
+                    )
+                )
+
+    if "*" not in rec.regions:
+        if region is None:
+            out.append(
+                make_reason("institution_region.unknown", lang, result_id=rid, institution=inst.id)
+            )
+        elif not any(region_covers(s, region, facts.region) for s in rec.regions):
+            out.append(
+                make_reason(
+                    "institution_region", lang, result_id=rid,
+                    region=region, scope=", ".join(rec.regions),
+                )
+            )
+
+    mark_ok = False
+    if prior.mark is not None and prior.mark.strip():
+        key = mark_key(prior.mark)
+        scope = rec.mark_scopes.get(key)
+        if scope is None:
+            if rec.mark_required:
+                out.append(
+                    make_reason(
+                        "mark_missing.unknown", lang, result_id=rid,
+                        mark=prior.mark, allowed=", ".join(rec.mark_scopes) or "-",
+                    )
+                )
+        elif _mark_covers(scope, region, facts.region):
+            mark_ok = True
+        else:
+            out.append(
+                make_reason(
+                    "institution_region.mark_scope", lang, result_id=rid,
+                    mark=prior.mark, region=facts.region or "?",
+                )
+            )
+    elif rec.mark_required:
+        out.append(make_reason("mark_missing", lang, result_id=rid))
+
+    if entry is not None:
+        if test.code in entry.withdrawn:
+            out.append(
+                make_reason(
+                    "quality_not_assured.withdrawn", lang, result_id=rid,
+                    institution=inst.id, name=test.name(lang),
+                )
+            )
+            quality_failed = True
+        if entry.valid_until is not None and entry.valid_until < facts.order_date:
+            out.append(
+                make_reason(
+                    "quality_not_assured.expired", lang, result_id=rid,
+                    institution=inst.id, until=entry.valid_until.isoformat(),
+                )
+            )
+            quality_failed = True
+    if rec.quality_required and not quality_failed:
+        listed = entry is not None and (entry.passed_all or test.code in entry.passed)
+        if not (mark_ok or listed):
+            out.append(
+                make_reason(
+                    "quality_not_assured", lang, result_id=rid,
+                    institution=inst.id, name=test.name(lang),
+                )
+            )
+
+
+def _mark_covers(scope: str, issuer: str | None, ordering: str | None) -> bool:
+    """A mark's scope must cover the *ordering* institution."""
+    if scope == "*":
+        return True
+    if ordering is None:
+        return False
+    if scope == "same_province":
+        return issuer is not None and issuer[:2] == ordering[:2]
+    if scope == "same_city":
+        return issuer is not None and len(issuer) >= 4 and issuer[:4] == ordering[:4]
+    return ordering.startswith(scope)

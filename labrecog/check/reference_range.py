@@ -1,0 +1,92 @@
+"""Check 3, reference range: the prior lab's interval must agree with ours for this patient.
+
+Tolerance is a fraction of the local interval's width (of the bound itself when the local
+interval is one-sided): a 0.1 mmol/L shift matters for potassium, not for triglycerides.
+"""
+
+from __future__ import annotations
+
+from labrecog.check.facts import CaseFacts
+from labrecog.check.indicator import unit_reason
+from labrecog.compile.compiled import CTest, Policy
+from labrecog.compile.units import UnitError
+from labrecog.model.case import PriorResult
+from labrecog.model.decision import Reason
+from labrecog.output.reasons import make_reason
+
+__all__ = ["check_reference_range"]
+
+
+def check_reference_range(
+    prior: PriorResult, test: CTest, policy: Policy, facts: CaseFacts, out: list[Reason]
+) -> None:
+    if test.qualitative:
+        return
+    lang = facts.lang
+    rid = prior.id
+    local = test.local_range(facts.sex, facts.age)
+    if not local:
+        if policy.reference_range_required or test.ranges:
+            who = f"{facts.sex or 'sex unknown'}, {_age(facts.age)}"
+            out.append(make_reason("reference_range_missing.local", lang, result_id=rid, who=who))
+        return
+    given = prior.reference_range
+    if given is None or (given.low is None and given.high is None):
+        if policy.reference_range_required:
+            out.append(make_reason("reference_range_missing", lang, result_id=rid))
+        return
+    unit = given.unit or prior.unit
+    if unit is None:
+        out.append(
+            make_reason("unit_unknown.missing", lang, result_id=rid, name=test.name(lang),
+                        unit=test.unit)
+        )
+        return
+    conv = test.convert(unit)
+    if isinstance(conv, UnitError):
+        out.append(unit_reason(conv, unit, test, facts, rid))
+        return
+    low = None if given.low is None else conv.factor * given.low + conv.offset
+    high = None if given.high is None else conv.factor * given.high + conv.offset
+    if local.low is not None and local.high is not None:
+        allowed = policy.tolerance * (local.high - local.low)
+    else:
+        bound = local.low if local.low is not None else local.high
+        allowed = policy.tolerance * abs(bound or 0.0)
+    slack = 1e-9 * max(abs(local.low or 0.0), abs(local.high or 0.0), 1.0)
+    for name, theirs, ours in (("lower", low, local.low), ("upper", high, local.high)):
+        if ours is None:
+            continue
+        if theirs is None:
+            bound_name = name if lang == "en" else ("下" if name == "lower" else "上")
+            out.append(
+                make_reason("reference_range_missing.bound", lang, result_id=rid, bound=bound_name)
+            )
+            return
+        if abs(theirs - ours) > allowed + slack:
+            out.append(
+                make_reason(
+                    "reference_range_incompatible", lang, result_id=rid,
+                    source=policy.tolerance_source or local.source,
+                    prior=_interval(low, high, test.unit),
+                    local=_interval(local.low, local.high, test.unit),
+                    tolerance=f"{policy.tolerance:.0%} × {_width(local.low, local.high)}",
+                )
+            )
+            return
+
+
+def _age(age: int | None) -> str:
+    return "age unknown" if age is None else f"{age} y"
+
+
+def _interval(low: float | None, high: float | None, unit: str) -> str:
+    lo = "" if low is None else f"{low:.4g}"
+    hi = "" if high is None else f"{high:.4g}"
+    return f"{lo}–{hi} {unit}"
+
+
+def _width(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{high - low:.4g}"
+    return f"{abs(low if low is not None else high or 0.0):.4g}"

@@ -1,0 +1,19 @@
+"""Only results a lab has signed off may be recognised (FHIR Observation.status)."""
+
+from __future__ import annotations
+
+from labrecog.check.facts import CaseFacts
+from labrecog.model.case import PriorResult
+from labrecog.model.decision import Reason
+from labrecog.output.reasons import make_reason
+
+__all__ = ["USABLE_STATUSES", "check_status"]
+
+USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
+
+
+def check_status(prior: PriorResult, facts: CaseFacts, out: list[Reason]) -> None:
+    if prior.status not in USABLE_STATUSES:
+        out.append(
+            make_reason("result_status", facts.lang, result_id=prior.id, status=prior.status)
+        )

@@ -1,0 +1,271 @@
+"""The compiled rule set: lookup tables and resolved policies, built once at load.
+
+Everything evaluation needs is a dict lookup or a float; nothing here parses text or
+calls pint on the per-case path (unit conversions for undeclared units are memoised).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date, timedelta, tzinfo
+from decimal import Decimal
+from typing import Literal
+
+from labrecog.compile.units import Conversion, UnitError, conversion, normalise_unit
+
+__all__ = [
+    "CCondition",
+    "CException",
+    "CInstitution",
+    "CPanel",
+    "CRange",
+    "CTest",
+    "CompiledRules",
+    "Override",
+    "Policy",
+    "RecognitionPolicy",
+]
+
+PriorPolicy = Literal["allow", "reject"]
+_MEMO_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The effective knobs for one test in one case, each with where it came from."""
+
+    max_age: timedelta
+    max_age_source: str | None
+    tolerance: float
+    tolerance_source: str | None
+    reference_range_required: bool
+    abnormal_prior: PriorPolicy
+    critical_prior: PriorPolicy
+    recognisable: bool
+    exception: str | None = None
+    exception_condition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """What one layer (category, test or condition) sets; ``None`` leaves it alone."""
+
+    max_age: timedelta | None = None
+    max_age_source: str | None = None
+    tolerance: float | None = None
+    tolerance_source: str | None = None
+    reference_range_required: bool | None = None
+    abnormal_prior: PriorPolicy | None = None
+    critical_prior: PriorPolicy | None = None
+    recognisable: bool | None = None
+    exception: str | None = None
+
+    def apply(self, base: Policy, condition: str | None = None) -> Policy:
+        return Policy(
+            max_age=self.max_age if self.max_age is not None else base.max_age,
+            max_age_source=(
+                self.max_age_source if self.max_age is not None else base.max_age_source
+            ),
+            tolerance=self.tolerance if self.tolerance is not None else base.tolerance,
+            tolerance_source=(
+                self.tolerance_source if self.tolerance is not None else base.tolerance_source
+            ),
+            reference_range_required=(
+                self.reference_range_required
+                if self.reference_range_required is not None
+                else base.reference_range_required
+            ),
+            abnormal_prior=self.abnormal_prior or base.abnormal_prior,
+            critical_prior=self.critical_prior or base.critical_prior,
+            recognisable=self.recognisable if self.recognisable is not None else base.recognisable,
+            exception=self.exception or base.exception,
+            exception_condition=condition if self.exception else base.exception_condition,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CRange:
+    sex: str | None
+    age_min: int | None
+    age_max: int | None
+    low: float | None
+    high: float | None
+    source: str | None
+
+    def applies(self, sex: str | None, age: int | None) -> bool | None:
+        """True/False, or None when the patient data needed to decide is missing."""
+        if self.sex is not None:
+            if sex not in ("male", "female"):
+                return None
+            if sex != self.sex:
+                return False
+        if self.age_min is not None or self.age_max is not None:
+            if age is None:
+                return None
+            if self.age_min is not None and age < self.age_min:
+                return False
+            if self.age_max is not None and age >= self.age_max:
+                return False
+        return True
+
+
+@dataclass(slots=True, eq=False)
+class CTest:
+    code: str
+    name_en: str
+    name_zh: str
+    category: str | None
+    specimens: frozenset[str]
+    specimen_text: str
+    methods: frozenset[str]
+    method_text: str
+    qualitative: bool
+    unit: str
+    molar_mass: float | None
+    equation: Literal["hba1c_ngsp_ifcc"] | None
+    restricted_units: bool
+    normal_values: frozenset[str]
+    abnormal_values: frozenset[str]
+    ranges: tuple[CRange, ...]
+    critical_low: float | None
+    critical_high: float | None
+    price: Decimal
+    policy: Policy
+    conversions: dict[str, Conversion | UnitError] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def convert(self, unit: str) -> Conversion | UnitError:
+        """The conversion from a result's unit to this test's unit (memoised per spelling)."""
+        found = self.conversions.get(unit)
+        if found is not None:
+            return found
+        normalised = normalise_unit(unit)
+        found = self.conversions.get(normalised)
+        if found is None:
+            if self.restricted_units:
+                found = UnitError("unit_incompatible", "not_accepted")
+            else:
+                try:
+                    found = conversion(
+                        normalised, self.unit, molar_mass=self.molar_mass, equation=self.equation
+                    )
+                except UnitError as exc:
+                    found = exc
+        with self._lock:
+            if len(self.conversions) < _MEMO_LIMIT:
+                self.conversions[unit] = found
+        return found
+
+    def local_range(self, sex: str | None, age: int | None) -> CRange | None | Literal[False]:
+        """The first matching interval; None if none applies, False if undecidable."""
+        undecidable = False
+        for candidate in self.ranges:
+            applies = candidate.applies(sex, age)
+            if applies:
+                return candidate
+            if applies is None:
+                undecidable = True
+        return False if undecidable else None
+
+    def name(self, lang: str) -> str:
+        return self.name_zh if lang == "zh" else self.name_en
+
+
+@dataclass(frozen=True, slots=True)
+class CPanel:
+    code: str
+    name_en: str
+    name_zh: str
+    components: tuple[str, ...]
+    price: Decimal
+    partial: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CInstitution:
+    id: str
+    level: int | None
+    region: str | None
+    passed: frozenset[str]
+    passed_all: bool
+    withdrawn: frozenset[str]
+    valid_until: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class CException:
+    flag: str
+    name_en: str
+    name_zh: str
+    targets: frozenset[str] | None
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CCondition:
+    id: str
+    settings: frozenset[str]
+    flags_any: frozenset[str]
+    flags_all: frozenset[str]
+    flags_none: frozenset[str]
+    sex: str | None
+    age_min: int | None
+    age_max: int | None
+    institutions: frozenset[str]
+    levels: frozenset[int]
+    regions: tuple[str, ...]
+    targets: frozenset[str] | None
+    override: Override
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionPolicy:
+    min_level: int | None
+    same_or_higher: bool
+    regions: tuple[str, ...]
+    mark_required: bool
+    mark_scopes: dict[str, str]
+    quality_required: bool
+    require_authorization: bool
+    reject_unlisted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRules:
+    id: str
+    version: str
+    digest: str
+    currency: str
+    quantum: Decimal
+    timezone: tzinfo | None
+    language: Literal["zh", "en"]
+    tests: dict[str, CTest]
+    panels: dict[str, CPanel]
+    order_codes: dict[str, str]
+    result_codes: dict[str, str]
+    loinc: dict[str, str]
+    patterns: tuple[tuple[re.Pattern[str], str], ...]
+    recognition: RecognitionPolicy
+    exceptions: dict[str, CException]
+    flags: frozenset[str]
+    institutions: dict[str, CInstitution]
+    conditions: tuple[CCondition, ...]
+    files: tuple[str, ...] = ()
+    _pattern_memo: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def resolve_result_code(self, code: str) -> tuple[str, ...]:
+        """Catalogue codes a result's local code names: exact first, then patterns."""
+        exact = self.result_codes.get(code)
+        if exact is not None:
+            return (exact,)
+        if not self.patterns:
+            return ()
+        found = self._pattern_memo.get(code)
+        if found is None:
+            found = tuple(sorted({test for rx, test in self.patterns if rx.fullmatch(code)}))
+            if len(self._pattern_memo) < _MEMO_LIMIT:
+                self._pattern_memo[code] = found
+        return found

@@ -1,0 +1,494 @@
+"""Unit parsing and conversion, done once when a rule set loads.
+
+A wrong conversion could waive a test that should have been repeated, so this module fails
+closed: anything ambiguous raises :class:`UnitError` instead of converting. pint is slow, so
+every function that reaches it is memoised and evaluation only ever applies a
+:class:`Conversion` (plain float arithmetic).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from lark import Token, Tree
+
+__all__ = [
+    "IDENTITY",
+    "UNIT_ALIASES",
+    "Conversion",
+    "Equation",
+    "UnitAlias",
+    "UnitError",
+    "UnitErrorCode",
+    "check_unit",
+    "conversion",
+    "normalise_unit",
+]
+
+UnitErrorCode = Literal["unit_unknown", "unit_incompatible"]
+Equation = Literal["hba1c_ngsp_ifcc"]
+
+_CACHE_SIZE: Final = 4096
+# Lab units are short; the limits keep pint away from pathological input (``10*99999999``
+# makes it compute a 100-million-digit integer).
+_MAX_UNIT_LENGTH: Final = 100
+_MAX_EXPONENT: Final = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """Affine map source-unit value -> canonical-unit value: y = factor*x + offset."""
+
+    factor: float
+    offset: float = 0.0
+
+    def apply(self, x: float) -> float:
+        return self.factor * x + self.offset
+
+
+IDENTITY: Final = Conversion(1.0, 0.0)
+
+
+class UnitError(Exception):
+    """A unit that cannot be read, or a pair of units that must not be converted."""
+
+    code: UnitErrorCode
+    message: str
+
+    def __init__(self, code: UnitErrorCode, message: str) -> None:
+        # Both in args so the error survives pickling (batch workers).
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --------------------------------------------------------------------------- aliases
+
+
+@dataclass(frozen=True, slots=True)
+class UnitAlias:
+    """One report spelling and its UCUM form, kept as data so the docs can list it."""
+
+    spelling: str
+    ucum: str
+    rule: str
+
+
+UNIT_ALIASES: Final[tuple[UnitAlias, ...]] = (
+    UnitAlias("μmol/L", "umol/L", "Greek mu (U+03BC) is the micro prefix u"),
+    UnitAlias("µmol/L", "umol/L", "micro sign (U+00B5) is the micro prefix u"),
+    UnitAlias("mcg/dL", "ug/dL", "mc (micro) before g, mol or L is u"),
+    UnitAlias("mg / dL", "mg/dL", "spaces around / are dropped; ends are stripped"),
+    UnitAlias("×10^9/L", "10*9/L", "×10^n, x10^n, X10^n, *10^n, 10^n, 10En, 10**n are 10*n"),
+    UnitAlias("x10^9/L", "10*9/L", "as above"),
+    UnitAlias("X10^9/L", "10*9/L", "as above"),
+    UnitAlias("*10^9/L", "10*9/L", "as above"),
+    UnitAlias("10^9/L", "10*9/L", "as above"),
+    UnitAlias("10E9/L", "10*9/L", "as above"),
+    UnitAlias("x10^12/L", "10*12/L", "any exponent"),
+    UnitAlias("10^3/uL", "10*3/uL", "any denominator"),
+    UnitAlias("×10⁹/L", "10*9/L", "superscript exponent after 10 is 10*n"),
+    UnitAlias("/mm³", "/mm3", "superscript exponent after a unit is a UCUM exponent"),
+    UnitAlias("/mm^3", "/mm3", "caret exponent after a unit is a UCUM exponent"),
+    UnitAlias("mg/dl", "mg/dL", "lowercase litre l (with any prefix) is L"),
+    UnitAlias("g/dl", "g/dL", "as above"),
+    UnitAlias("mmol/l", "mmol/L", "as above"),
+    UnitAlias("umol/l", "umol/L", "as above"),
+    UnitAlias("ml", "mL", "as above"),
+    UnitAlias("fl", "fL", "as above"),
+    UnitAlias("U/l", "U/L", "as above"),
+    UnitAlias("IU/L", "[IU]/L", "IU (with any prefix) is the UCUM arbitrary unit [IU]"),
+    UnitAlias("mIU/L", "m[IU]/L", "as above"),
+    UnitAlias("uIU/mL", "u[IU]/mL", "as above"),
+    UnitAlias("µIU/ml", "u[IU]/mL", "as above"),
+    UnitAlias("IU/mL", "[IU]/mL", "as above"),
+    UnitAlias("mEq/L", "meq/L", "Eq/EQ (with any prefix) is the UCUM equivalent eq"),
+    UnitAlias("meq/l", "meq/L", "as above"),
+    UnitAlias("mOsm/kg", "mosm/kg", "Osm/OSM (with any prefix) is the UCUM osmole osm"),
+)
+
+_PREFIX = r"(?:da|[YZEPTGMkhdcmunpfazy])"
+_NOT_ATOM_BEFORE = r"(?<![A-Za-z\[\]'_])"
+_NOT_ATOM_AFTER = r"(?![A-Za-z\[\]'_])"
+_SUPERSCRIPTS: Final = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
+
+# Applied in order; each is documented by UNIT_ALIASES above.
+_REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+    (re.compile(r"[μµ]"), "u"),
+    (re.compile(r"\s*/\s*"), "/"),
+    (re.compile(r"(^|[/.(])(?:[×xX*]\s*)?10\s*(?:\^|\*\*?|[Ee])\s*([+-]?\d+)"), r"\g<1>10*\g<2>"),
+    (re.compile(r"(?<=[A-Za-z\]])\^([+-]?\d+)"), r"\g<1>"),
+    (re.compile(_NOT_ATOM_BEFORE + r"mc(?=(?:g|mol|[lL])" + _NOT_ATOM_AFTER + ")"), "u"),
+    (re.compile(_NOT_ATOM_BEFORE + f"({_PREFIX}?)l" + _NOT_ATOM_AFTER), r"\g<1>L"),
+    (re.compile(_NOT_ATOM_BEFORE + f"({_PREFIX}?)IU" + _NOT_ATOM_AFTER), r"\g<1>[IU]"),
+    (re.compile(_NOT_ATOM_BEFORE + f"({_PREFIX}?)(?:Eq|EQ)" + _NOT_ATOM_AFTER), r"\g<1>eq"),
+    (re.compile(_NOT_ATOM_BEFORE + f"({_PREFIX}?)(?:Osm|OSM)" + _NOT_ATOM_AFTER), r"\g<1>osm"),
+)
+_SUPERSCRIPT_RUN: Final = re.compile(r"[⁺⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def normalise_unit(text: str) -> str:
+    """Common report spellings -> UCUM. Pure string work, lru_cached.
+
+    Unrecognised text comes back unchanged so that parsing, not guessing, decides.
+    """
+    unit = _SUPERSCRIPT_RUN.sub(lambda m: "^" + m.group().translate(_SUPERSCRIPTS), text.strip())
+    for pattern, replacement in _REWRITES:
+        unit = pattern.sub(replacement, unit)
+    return unit
+
+
+# --------------------------------------------------------------------------- parsing
+
+# Bracketed atoms that are ordinary ratio-scale units; every other [..] atom is arbitrary
+# or special in UCUM and ucumvert would treat it as a plain number.
+_BRACKET_ALLOWED: Final = frozenset(
+    {
+        "[in_i]", "[ft_i]", "[yd_i]", "[mi_i]", "[lb_av]", "[oz_av]",
+        "[ppth]", "[ppm]", "[ppb]", "[degF]", "m[Hg]", "m[H2O]", "[in_i'Hg]",
+    }
+)  # fmt: skip
+# eq/osm count charges/particles but ucumvert defines them as mol; g% is g/dL in UCUM but
+# gram*percent in ucumvert; the rest are logarithmic levels pint would scale linearly.
+_OPAQUE_ATOMS: Final = frozenset({"eq", "osm", "g%", "B", "Np", "bit_s"})
+# Atoms that are pure numbers, so converting between them is only a change of scale.
+_PURE_ATOMS: Final = frozenset({"%", "10*", "10^", "[ppth]", "[ppm]", "[ppb]"})
+_HBA1C_UNITS: Final = frozenset({"%", "mmol/mol"})
+_G_PER_MOL: Final = "g/mol"
+
+
+@dataclass(frozen=True, slots=True)
+class _Factor:
+    atom: str  # a UCUM atom, or the digits of a numeric factor
+    exponent: int
+    numeric: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    text: str
+    quantity: Any  # pint Quantity; None only for opaque units pint cannot read ([pH])
+    opaque: str | None  # why this unit is never converted, or None
+    pure_number: bool
+    signature: tuple[tuple[str, int, int], ...]  # per base dimension: (+exps, -exps)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    code: UnitErrorCode
+    message: str
+
+    def error(self) -> UnitError:
+        return UnitError(self.code, self.message)
+
+
+class _Malformed(Exception):
+    """A parse tree shape this module does not understand (fail closed)."""
+
+
+_LOCK: Final = threading.RLock()
+_tools: tuple[Any, Any] | None = None
+
+
+def _ucum_tools() -> tuple[Any, Any]:
+    """The registry (~0.5 s to build) and UCUM parser, built once per process on first need."""
+    global _tools
+    with _LOCK:
+        if _tools is None:
+            from ucumvert import PintUcumRegistry, get_ucum_parser
+
+            _tools = (PintUcumRegistry(), get_ucum_parser())
+        return _tools
+
+
+def _ucum_tree(text: str) -> object:
+    """The lark tree of a UCUM string; kept separate so tests can count parses."""
+    from ucumvert import parse_ucum
+
+    return parse_ucum(text, _ucum_tools()[1])
+
+
+def _ucum_to_pint(text: str) -> Any:
+    """The pint quantity of a UCUM string; kept separate so tests can count parses."""
+    return _ucum_tools()[0].from_ucum(text)
+
+
+def _walk(node: object, sign: int, factors: list[_Factor], notes: list[str]) -> None:
+    """Flatten a UCUM tree into signed factors without cancelling anything (L/L stays L/L)."""
+    if isinstance(node, Token):
+        if node.type == "ANNOTATION":
+            notes.append(str(node))
+            return
+        raise _Malformed(node.type)
+    if not isinstance(node, Tree):
+        raise _Malformed(type(node).__name__)
+    kids = node.children
+    if node.data == "main_term":
+        if len(kids) == 2 and str(kids[0]) == "/":
+            _walk(kids[1], -sign, factors, notes)
+        elif len(kids) == 1:
+            _walk(kids[0], sign, factors, notes)
+        else:
+            raise _Malformed(node.data)
+    elif node.data == "term" and len(kids) == 3:
+        _walk(kids[0], sign, factors, notes)
+        _walk(kids[2], sign if str(kids[1]) == "." else -sign, factors, notes)
+    elif node.data == "component" and len(kids) == 2:
+        _walk(kids[0], sign, factors, notes)
+        _walk(kids[1], sign, factors, notes)
+    elif node.data == "annotatable" and len(kids) == 2 and isinstance(kids[1], Token):
+        exponent = int(kids[1])
+        if abs(exponent) > _MAX_EXPONENT:
+            raise _Malformed(f"exponent {exponent} is outside ±{_MAX_EXPONENT}")
+        _walk(kids[0], sign * exponent, factors, notes)
+    elif node.data == "simple_unit" and kids and all(isinstance(k, Token) for k in kids):
+        last = kids[-1]
+        assert isinstance(last, Token)
+        factors.append(_Factor(str(last), sign, last.type == "FACTOR"))
+    else:
+        raise _Malformed(node.data)
+
+
+def _opaque_reason(factors: list[_Factor], notes: list[str]) -> str | None:
+    for f in factors:
+        if f.numeric:
+            continue
+        if ("[" in f.atom and f.atom not in _BRACKET_ALLOWED) or f.atom in _OPAQUE_ATOMS:
+            return f"it contains the arbitrary, special or equivalent unit {f.atom}"
+    if notes:
+        return f"it contains the annotation {notes[0]}"
+    return None
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _atom_dimensions(atom: str) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((str(k), int(v)) for k, v in _ucum_to_pint(atom).dimensionality.items()))
+
+
+def _signature(factors: list[_Factor]) -> tuple[tuple[str, int, int], ...]:
+    """Dimension exponents summed separately up and down, so mmol/mol is not L/L nor %."""
+    totals: dict[str, list[int]] = {}
+    for f in factors:
+        if f.numeric:
+            continue
+        for dim, power in _atom_dimensions(f.atom):
+            up_down = totals.setdefault(dim, [0, 0])
+            exponent = power * f.exponent
+            up_down[0 if exponent > 0 else 1] += exponent
+    return tuple(sorted((dim, up, down) for dim, (up, down) in totals.items()))
+
+
+def _parse_uncached(text: str) -> _Parsed | _Refusal:
+    if not text:
+        return _Refusal("unit_unknown", "the unit is empty")
+    if len(text) > _MAX_UNIT_LENGTH:
+        return _Refusal("unit_unknown", f"unit {text[:40]!r}… is too long to be a lab unit")
+    with _LOCK:
+        try:
+            factors: list[_Factor] = []
+            notes: list[str] = []
+            _walk(_ucum_tree(text), 1, factors, notes)
+        except Exception as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return _Refusal("unit_unknown", f"unit {text!r} is not valid UCUM ({why})")
+        opaque = _opaque_reason(factors, notes)
+        try:
+            quantity = _ucum_to_pint(text)
+            signature = _signature(factors)
+            float(quantity.magnitude)
+        except Exception as exc:
+            if opaque is None:
+                return _Refusal("unit_unknown", f"unit {text!r} cannot be interpreted ({exc})")
+            quantity, signature = None, ()
+    pure = opaque is None and all(f.numeric or f.atom in _PURE_ATOMS for f in factors)
+    return _Parsed(text, quantity, opaque, pure, signature)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _parse(text: str) -> _Parsed | _Refusal:
+    return _parse_uncached(text)
+
+
+def check_unit(unit: str) -> None:
+    """Raise UnitError('unit_unknown', ...) if the (normalised) unit does not parse.
+
+    Opaque units pint cannot read (``[pH]``) pass: they are only ever compared for identity.
+    """
+    if not isinstance(unit, str):
+        raise UnitError("unit_unknown", f"unit {unit!r} is not text")
+    parsed = _parse(normalise_unit(unit))
+    if isinstance(parsed, _Refusal):
+        raise parsed.error()
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def conversion(
+    source: str,
+    target: str,
+    *,
+    molar_mass: float | None = None,
+    equation: Equation | None = None,
+) -> Conversion:
+    """Conversion from source to target (both raw strings; normalise first). Memoised
+    (functools.lru_cache or a dict + threading.Lock; must be thread-safe). Raises UnitError."""
+    if not isinstance(source, str) or not isinstance(target, str):
+        raise UnitError("unit_unknown", f"units {source!r} and {target!r} must be text")
+    outcome = _conversion(normalise_unit(source), normalise_unit(target), molar_mass, equation)
+    if isinstance(outcome, _Refusal):
+        raise outcome.error()
+    return outcome
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _conversion(
+    source: str, target: str, molar_mass: float | None, equation: str | None
+) -> Conversion | _Refusal:
+    """Memoised outcome, refusals included, so a bad pair is not re-parsed each time."""
+    src, tgt = _parse(source), _parse(target)
+    if isinstance(src, _Refusal):
+        return src
+    if isinstance(tgt, _Refusal):
+        return tgt
+    if molar_mass is not None and (
+        isinstance(molar_mass, bool)
+        or not isinstance(molar_mass, int | float)
+        or not math.isfinite(molar_mass)
+        or molar_mass <= 0
+    ):
+        return _Refusal(
+            "unit_incompatible", f"molar mass {molar_mass!r} is not a positive number of g/mol"
+        )
+    if equation is not None:
+        return _by_equation(source, target, equation)
+    if source == target:
+        return IDENTITY
+    for side in (src, tgt):
+        if side.opaque is not None:
+            return _Refusal(
+                "unit_incompatible",
+                f"cannot convert {source!r} to {target!r}: {side.text!r} is never converted "
+                f"because {side.opaque}; arbitrary units, annotations and equivalents are only "
+                "accepted when the units are identical",
+            )
+    with _LOCK:
+        try:
+            return _by_pint(src, tgt, molar_mass)
+        except Exception as exc:
+            return _Refusal(
+                "unit_incompatible", f"cannot convert {source!r} to {target!r} ({exc})"
+            )
+
+
+def _by_equation(source: str, target: str, equation: str) -> Conversion | _Refusal:
+    if equation != "hba1c_ngsp_ifcc":
+        return _Refusal("unit_incompatible", f"unknown conversion equation {equation!r}")
+    if source not in _HBA1C_UNITS or target not in _HBA1C_UNITS:
+        return _Refusal(
+            "unit_incompatible",
+            f"cannot convert {source!r} to {target!r}: the HbA1c NGSP/IFCC equation only "
+            "converts between % (NGSP) and mmol/mol (IFCC)",
+        )
+    if source == target:
+        return IDENTITY
+    # IFCC (mmol/mol) = 10.93 × NGSP (%) − 23.5, and its exact inverse.
+    if source == "%":
+        return Conversion(10.93, -23.5)
+    return Conversion(1 / 10.93, 23.5 / 10.93)
+
+
+def _dimension_text(parsed: _Parsed) -> str:
+    return str(parsed.quantity.dimensionality)
+
+
+def _by_pint(src: _Parsed, tgt: _Parsed, molar_mass: float | None) -> Conversion | _Refusal:
+    """The affine map pint gives; call with _LOCK held. Molar steps are done here, not by
+    pint's chemistry context, which does not work with the ucumvert registry."""
+    q_src, q_tgt = src.quantity, tgt.quantity
+    dim_src, dim_tgt = q_src.dimensionality, q_tgt.dimensionality
+    scale: Any = None  # quantity to divide the source by before converting
+    if dim_src == dim_tgt:
+        if not dim_src and not _same_kind_of_ratio(src, tgt):
+            return _Refusal(
+                "unit_incompatible",
+                f"cannot convert {src.text!r} to {tgt.text!r}: both are dimensionless but "
+                "they are different kinds of ratio (e.g. % and mmol/mol are different HbA1c "
+                "scales), so they are never converted without an equation",
+            )
+    else:
+        molar = _molar_direction(src, tgt)
+        if molar is None:
+            return _Refusal(
+                "unit_incompatible",
+                f"cannot convert {src.text!r} ({_dimension_text(src)}) to {tgt.text!r} "
+                f"({_dimension_text(tgt)}): the dimensions differ",
+            )
+        if molar_mass is None:
+            return _Refusal(
+                "unit_incompatible",
+                f"converting {src.text!r} to {tgt.text!r} needs the analyte's molar mass",
+            )
+        per_mole = _ucum_to_pint(_G_PER_MOL) * molar_mass
+        scale = per_mole if molar == "mass_to_substance" else 1 / per_mole
+    registry = q_src._REGISTRY
+
+    def at(x: float) -> float:
+        value = registry.Quantity(x * q_src.magnitude, q_src.units)
+        if scale is not None:
+            value = value / scale
+        return float(value.to(q_tgt.units).magnitude) / float(q_tgt.magnitude)
+
+    zero, one, ten = at(0.0), at(1.0), at(10.0)
+    factor = one if zero == 0.0 else one - zero
+    finite = all(math.isfinite(v) for v in (zero, one, ten, factor))
+    if not finite or factor <= 0 or not math.isclose(ten, 10 * factor + zero, rel_tol=1e-9):
+        return _Refusal(
+            "unit_incompatible",
+            f"cannot convert {src.text!r} to {tgt.text!r}: no finite linear conversion",
+        )
+    return Conversion(factor, zero)
+
+
+def _same_kind_of_ratio(src: _Parsed, tgt: _Parsed) -> bool:
+    """Dimensionless units convert only if both are pure numbers or the same kind of ratio."""
+    if src.pure_number or tgt.pure_number:
+        return src.pure_number and tgt.pure_number
+    return bool(src.signature) and src.signature == tgt.signature
+
+
+_MolarDirection = Literal["mass_to_substance", "substance_to_mass"]
+
+
+def _molar_direction(src: _Parsed, tgt: _Parsed) -> _MolarDirection | None:
+    """Only a plain mass (or amount) quantity per the same rest converts through molar mass;
+    never anything per time (enzyme activity) or already per mole (molar mass itself)."""
+    dims_src = dict(src.quantity.dimensionality.items())
+    dims_tgt = dict(tgt.quantity.dimensionality.items())
+    if "[time]" in dims_src or "[time]" in dims_tgt:
+        return None
+    if _mass_versus_amount(dims_src, dims_tgt):
+        return "mass_to_substance"
+    if _mass_versus_amount(dims_tgt, dims_src):
+        return "substance_to_mass"
+    return None
+
+
+def _mass_versus_amount(mass: dict[Any, Any], amount: dict[Any, Any]) -> bool:
+    return (
+        mass.get("[mass]") == 1
+        and "[substance]" not in mass
+        and amount.get("[substance]") == 1
+        and "[mass]" not in amount
+        and {k: v for k, v in mass.items() if k != "[mass]"}
+        == {k: v for k, v in amount.items() if k != "[substance]"}
+    )

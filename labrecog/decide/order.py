@@ -1,0 +1,149 @@
+"""The whole order: tests and panels, in the order they were ordered, with savings.
+
+An analyte ordered twice (alone and inside a panel, or twice alone) is saved once: single
+tests are credited first, then panels, so the total does not depend on the order of lines.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from labrecog.check.facts import CaseFacts
+from labrecog.check.identity import Candidate, index_priors
+from labrecog.compile.compiled import CPanel
+from labrecog.decide.test_item import TestOutcome, assess_test
+from labrecog.model.case import OrderedItem
+from labrecog.model.decision import (
+    Decision,
+    DecisionItem,
+    Reason,
+    RulesetRef,
+    WaivedComponent,
+)
+from labrecog.output.reasons import make_reason
+
+__all__ = ["decide_order"]
+
+_ZERO = Decimal(0)
+
+
+class _Order:
+    def __init__(self, facts: CaseFacts) -> None:
+        self.facts = facts
+        self.rules = facts.rules
+        self.index: dict[str, list[Candidate]] = index_priors(facts.rules, facts.case.prior_results)
+        self.outcomes: dict[tuple[str, frozenset[str]], TestOutcome] = {}
+        self.credited: dict[str, str] = {}  # analyte or panel code -> ordered code credited
+        self.quantum = facts.rules.quantum
+
+    def outcome(self, code: str, flags: frozenset[str]) -> TestOutcome:
+        key = (code, flags)
+        found = self.outcomes.get(key)
+        if found is None:
+            test = self.rules.tests[code]
+            found = assess_test(test, flags, self.index.get(code, []), self.facts)
+            self.outcomes[key] = found
+        return found
+
+    def money(self, amount: Decimal) -> str:
+        return str(amount.quantize(self.quantum))
+
+    def duplicate(self, code: str, other: str) -> Reason:
+        name = self.rules.tests[code].name(self.facts.lang) if code in self.rules.tests else code
+        return make_reason("duplicate_order", self.facts.lang, test=code, name=name, other=other)
+
+    def single(self, ordered: OrderedItem, code: str) -> DecisionItem:
+        result = self.outcome(code, frozenset(ordered.flags))
+        if not result.waived:
+            return DecisionItem.model_construct(
+                code=ordered.code, status="retest", saving=self.money(_ZERO),
+                result_id=None, waived=None, retest=None, reasons=result.reasons,
+            )
+        saving = self.rules.tests[code].price
+        reasons = result.reasons
+        if code in self.credited:
+            saving = _ZERO
+            reasons = (*reasons, self.duplicate(code, self.credited[code]))
+        else:
+            self.credited[code] = ordered.code
+        return DecisionItem.model_construct(
+            code=ordered.code, status="waive", saving=self.money(saving),
+            result_id=result.result_id, waived=None, retest=None, reasons=reasons,
+        )
+
+    def panel(self, ordered: OrderedItem, panel: CPanel) -> DecisionItem:
+        flags = frozenset(ordered.flags)
+        results = [self.outcome(c, flags) for c in panel.components]
+        waived = [r for r in results if r.waived]
+        retest = [r for r in results if not r.waived]
+        reasons: list[Reason] = [
+            r.model_copy(update={"test": res.code}) for res in results for r in res.reasons
+        ]
+        tests = self.rules.tests
+        if not retest:
+            status, base = "waive", panel.price
+        elif waived and panel.partial:
+            status = "partial"
+            base = max(_ZERO, panel.price - sum((tests[r.code].price for r in retest), _ZERO))
+        else:
+            status, base = "retest", _ZERO
+        saving = base
+        if status != "retest":
+            if panel.code in self.credited:
+                saving = _ZERO
+                reasons.append(self.duplicate(panel.code, self.credited[panel.code]))
+            else:
+                self.credited[panel.code] = ordered.code
+                for r in waived:
+                    if r.code in self.credited:
+                        saving -= tests[r.code].price
+                        reasons.append(self.duplicate(r.code, self.credited[r.code]))
+                    else:
+                        self.credited[r.code] = ordered.code
+                saving = max(_ZERO, saving)
+        return DecisionItem.model_construct(
+            code=ordered.code,
+            status=status,
+            saving=self.money(saving),
+            result_id=None,
+            waived=(
+                tuple(WaivedComponent.model_construct(code=r.code, result_id=r.result_id)
+                      for r in waived)
+                if status != "retest" else None
+            ),
+            retest=tuple(r.code for r in retest) if status == "partial" else None,
+            reasons=tuple(reasons),
+        )
+
+
+def decide_order(facts: CaseFacts) -> Decision:
+    rules = facts.rules
+    order = _Order(facts)
+    items: list[DecisionItem | None] = [None] * len(facts.case.tests)
+    panels: list[tuple[int, OrderedItem, CPanel]] = []
+    for i, ordered in enumerate(facts.case.tests):
+        code = rules.order_codes.get(ordered.code)
+        if code is None:
+            reason = make_reason(
+                "unknown_test", facts.lang, code=ordered.code, ruleset=rules.id
+            )
+            items[i] = DecisionItem.model_construct(
+                code=ordered.code, status="retest", saving=order.money(_ZERO),
+                result_id=None, waived=None, retest=None, reasons=(reason,),
+            )
+        elif code in rules.panels:
+            panels.append((i, ordered, rules.panels[code]))
+        else:
+            items[i] = order.single(ordered, code)
+    for i, ordered, panel in panels:
+        items[i] = order.panel(ordered, panel)
+    done = tuple(item for item in items if item is not None)
+    total = sum((Decimal(item.saving) for item in done), _ZERO)
+    return Decision.model_construct(
+        order_id=facts.case.order_id,
+        patient_id=facts.case.patient.id,
+        ruleset=RulesetRef.model_construct(id=rules.id, version=rules.version, digest=rules.digest),
+        currency=rules.currency,
+        saving=order.money(total),
+        items=done,
+    )

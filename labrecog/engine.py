@@ -1,0 +1,135 @@
+"""The public entry point: load a rule set once, evaluate many cases, from many threads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from labrecog._errors import InputError, InputProblem
+from labrecog.check.facts import CaseFacts
+from labrecog.compile.compiled import CompiledRules
+from labrecog.compile.compiler import compile_rules
+from labrecog.decide.order import decide_order
+from labrecog.load.ruleset import did_you_mean, load_ruleset
+from labrecog.model.case import Case
+from labrecog.model.decision import Decision, RulesetRef
+from labrecog.output.messages import Lang
+
+__all__ = ["Engine", "input_error"]
+
+
+class Engine:
+    """A compiled rule set. Immutable; share one between threads and requests."""
+
+    __slots__ = ("_context", "_lang", "_rules")
+
+    _rules: CompiledRules
+    _lang: Lang
+    _context: dict[str, Any]
+
+    def __init__(self, rules: CompiledRules, *, lang: Lang | None = None) -> None:
+        object.__setattr__(self, "_rules", rules)
+        object.__setattr__(self, "_lang", lang or rules.language)
+        object.__setattr__(self, "_context", {"timezone": rules.timezone})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Engine is immutable")
+
+    @classmethod
+    def from_path(cls, path: str | Path, *, lang: Lang | None = None) -> Engine:
+        """Load, validate and compile a rule set; raises RulesetError with file:line:col."""
+        return cls(compile_rules(load_ruleset(path)), lang=lang)
+
+    @property
+    def ruleset(self) -> RulesetRef:
+        r = self._rules
+        return RulesetRef(id=r.id, version=r.version, digest=r.digest)
+
+    @property
+    def rules(self) -> CompiledRules:
+        return self._rules
+
+    @property
+    def lang(self) -> Lang:
+        return self._lang
+
+    def validate_case(self, data: Case | Mapping[str, Any]) -> Case:
+        """Validate a case against the models and this rule set's vocabulary."""
+        if isinstance(data, Case):
+            case = data
+        else:
+            if not isinstance(data, Mapping):
+                raise InputError([InputProblem("", "a case must be a JSON object")])
+            try:
+                case = Case.model_validate(data, context=self._context)
+            except ValidationError as exc:
+                raise input_error(exc, data) from None
+        self._check_flags(case)
+        return case
+
+    def evaluate(self, case: Case | Mapping[str, Any], *, lang: Lang | None = None) -> Decision:
+        """Decide one case. Raises InputError if the case cannot be decided at all."""
+        valid = self.validate_case(case)
+        return decide_order(CaseFacts.of(self._rules, valid, lang or self._lang))
+
+    def evaluate_json(self, raw: bytes | str, *, lang: Lang | None = None) -> Decision:
+        """Decide one case given as JSON text (UTF-8)."""
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InputError([InputProblem("", f"not valid JSON: {exc}")]) from None
+        return self.evaluate(data, lang=lang)
+
+    def _check_flags(self, case: Case) -> None:
+        # An unknown flag could be a misspelt exception: refusing it is the safe answer.
+        known = self._rules.flags
+        problems: list[InputProblem] = []
+        for i, flag in enumerate(case.context.flags):
+            if flag not in known:
+                problems.append(_unknown_flag(f"context.flags[{i}]", flag, known))
+        for i, item in enumerate(case.tests):
+            for j, flag in enumerate(item.flags):
+                if flag not in known:
+                    problems.append(_unknown_flag(f"tests[{i}].flags[{j}]", flag, known))
+        if problems:
+            raise InputError(problems, case.order_id)
+
+
+def _unknown_flag(path: str, flag: str, known: frozenset[str]) -> InputProblem:
+    return InputProblem(path, f"unknown flag '{flag}'{did_you_mean(flag, known)}")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in part or part.startswith("function"):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def input_error(exc: ValidationError, data: Any) -> InputError:
+    """Pydantic's errors as InputProblems named by JSON path."""
+    problems: list[InputProblem] = []
+    for err in exc.errors(include_url=False):
+        ctx = err.get("ctx") or {}
+        path = ctx.get("path") or _path(err["loc"])
+        if "field" in ctx:
+            path = f"{path}.{ctx['field']}" if path else str(ctx["field"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            message = "unknown field (extensions belong under 'ext')"
+        elif kind == "missing":
+            message = "required field is missing"
+        else:
+            message = err["msg"]
+        problems.append(InputProblem(path, message))
+    order_id = data.get("order_id") if isinstance(data, Mapping) else None
+    return InputError(problems, order_id if isinstance(order_id, str) else None)

@@ -1,0 +1,1 @@
+"""Last step of the pipeline: words and shapes for what the engine decided."""

@@ -1,0 +1,209 @@
+"""Reason messages in Chinese and English.
+
+A message key is ``code`` or ``code.variant``; the part before the dot is the reason code
+that appears in the output, so variants can word a case precisely without widening the
+closed list of codes.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+__all__ = ["MESSAGES", "Lang", "format_duration", "render"]
+
+Lang = Literal["zh", "en"]
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # key: (english, chinese)
+    "unknown_test": (
+        "{code} is not in the catalogue of rule set {ruleset}",
+        "项目 {code} 不在规则集 {ruleset} 的目录中",
+    ),
+    "not_recognisable": (
+        "{name} is not on the list of recognisable items",
+        "{name} 不在互认项目目录中",
+    ),
+    "no_prior": (
+        "no prior result of {name} was shared for this patient",
+        "该患者没有可用的 {name} 既往结果",
+    ),
+    "too_old": (
+        "collected {age} before the order; results older than {max_age} are not recognised",
+        "采集于开单前 {age}，超过互认时效 {max_age}",
+    ),
+    "future_result.collected": (
+        "collected after the order time ({when})",
+        "采集时间晚于开单时间（{when}）",
+    ),
+    "future_result.reported": (
+        "reported after the order time ({when}); it was not available when ordering",
+        "报告时间晚于开单时间（{when}），开单时尚不可用",
+    ),
+    "specimen_mismatch": (
+        "specimen {specimen} is not accepted for {name} (accepted: {allowed})",
+        "标本类型 {specimen} 不适用于 {name}（可接受：{allowed}）",
+    ),
+    "specimen_mismatch.missing": (
+        "the result does not state its specimen; {name} requires one of {allowed}",
+        "结果未注明标本类型；{name} 要求 {allowed}",
+    ),
+    "method_mismatch": (
+        "method {method} is not accepted for {name} (accepted: {allowed})",
+        "检测方法 {method} 不适用于 {name}（可接受：{allowed}）",
+    ),
+    "method_mismatch.missing": (
+        "the result does not state its method; {name} requires one of {allowed}",
+        "结果未注明检测方法；{name} 要求 {allowed}",
+    ),
+    "unit_unknown": ("{detail}", "无法识别的单位：{detail}"),
+    "unit_unknown.missing": (
+        "the result has no unit; {name} is reported in {unit}",
+        "结果未注明单位；{name} 的单位为 {unit}",
+    ),
+    "unit_incompatible": ("{detail}", "单位不可换算：{detail}"),
+    "unit_incompatible.not_accepted": (
+        "unit {unit} is not among the units the rule set accepts for {name} ({allowed})",
+        "单位 {unit} 不在规则集对 {name} 认可的单位中（{allowed}）",
+    ),
+    "value_unrecognised.missing": (
+        "{name} needs a numeric value; the result has none",
+        "{name} 需要数值结果，该结果没有数值",
+    ),
+    "value_unrecognised.text": (
+        "result text {text} is not a known value for {name}",
+        "结果文字 {text} 不是 {name} 的已知结果值",
+    ),
+    "value_unrecognised.qualitative": (
+        "{name} is qualitative; the result has no result text",
+        "{name} 为定性项目，该结果没有定性结论",
+    ),
+    "identity_conflict": (
+        "code {code} and LOINC {loinc} name different tests ({tests}); the result is not used",
+        "代码 {code} 与 LOINC {loinc} 指向不同项目（{tests}），该结果不予采用",
+    ),
+    "reference_range_missing": (
+        "the result has no reference range to compare with the local one",
+        "结果缺少参考区间，无法与本院参考区间比对",
+    ),
+    "reference_range_missing.local": (
+        "no local reference range for this patient ({who})",
+        "本院无适用于该患者（{who}）的参考区间",
+    ),
+    "reference_range_missing.bound": (
+        "the result's reference range lacks its {bound} limit, which the local range has",
+        "结果参考区间缺少{bound}限，本院参考区间有该限值",
+    ),
+    "reference_range_incompatible": (
+        "reference range {prior} differs from local {local} by more than {tolerance}",
+        "参考区间 {prior} 与本院 {local} 的差异超过允许范围 {tolerance}",
+    ),
+    "institution_level": (
+        "performing institution level {level} is below the required {required}",
+        "检验机构等级 {level} 低于要求的 {required}",
+    ),
+    "institution_level.unknown": (
+        "the level of the performing institution {institution} is unknown",
+        "检验机构 {institution} 的等级未知",
+    ),
+    "institution_level.ordering_unknown": (
+        "the level of the ordering institution is unknown, so level parity cannot be checked",
+        "开单机构等级未知，无法核对机构等级",
+    ),
+    "institution_region": (
+        "performing institution region {region} is outside the recognition area ({scope})",
+        "检验机构所在地区 {region} 不在互认范围（{scope}）内",
+    ),
+    "institution_region.unknown": (
+        "the region of {institution} is unknown",
+        "机构 {institution} 的地区未知",
+    ),
+    "institution_region.mark_scope": (
+        "mark {mark} does not cover the ordering institution's region {region}",
+        "互认标识 {mark} 的范围不覆盖开单机构所在地区 {region}",
+    ),
+    "quality_not_assured": (
+        "no evidence that {institution} passed quality assessment for {name}",
+        "无证据表明 {institution} 的 {name} 通过室间质评",
+    ),
+    "quality_not_assured.unlisted": (
+        "{institution} is not in the rule set's institution registry",
+        "{institution} 不在规则集的机构名录中",
+    ),
+    "quality_not_assured.withdrawn": (
+        "the registry records that {institution} lost quality-assessment approval for {name}",
+        "机构名录记载 {institution} 的 {name} 质评资格已撤销",
+    ),
+    "quality_not_assured.expired": (
+        "the registry entry of {institution} was valid until {until}",
+        "机构 {institution} 的名录有效期至 {until}，已过期",
+    ),
+    "mark_missing": (
+        "the result carries no recognition mark (HR)",
+        "结果无互认标识（HR）",
+    ),
+    "mark_missing.unknown": (
+        "recognition mark {mark} is not one the rule set accepts ({allowed})",
+        "互认标识 {mark} 不被本规则集认可（{allowed}）",
+    ),
+    "no_authorization": (
+        "the patient has not authorised the use of external results",
+        "患者未授权调阅外院检验结果",
+    ),
+    "abnormal_value": (
+        "prior value {value} {unit} is outside the reference range {range}",
+        "既往结果 {value} {unit} 超出参考区间 {range}",
+    ),
+    "abnormal_value.qualitative": (
+        "prior result {text} is abnormal",
+        "既往结果 {text} 为异常",
+    ),
+    "critical_value": (
+        "prior value {value} {unit} is at a critical level ({limits})",
+        "既往结果 {value} {unit} 达到危急值（{limits}）",
+    ),
+    "result_status": (
+        "result status is {status}; only final, amended or corrected results are used",
+        "结果状态为 {status}，仅采用最终、修订或更正的结果",
+    ),
+    "exception": ("re-test required: {name}", "需重新检查：{name}"),
+    "exception.condition": (
+        "re-test required: {name} (condition {condition})",
+        "需重新检查：{name}（条件 {condition}）",
+    ),
+    "superseded": (
+        "a fresher eligible result ({used}) was used instead",
+        "已采用更近的合格结果（{used}）",
+    ),
+    "duplicate_order": (
+        "{name} is also ordered as part of {other}; its saving is counted once",
+        "{name} 在 {other} 中重复开立，节省金额只计一次",
+    ),
+    "condition_undecidable": (
+        "condition {condition} depends on {missing}, which the case does not give",
+        "条件 {condition} 需要 {missing}，病例未提供",
+    ),
+}
+
+
+def render(key: str, lang: Lang, params: dict[str, object]) -> str:
+    en, zh = MESSAGES[key]
+    return (zh if lang == "zh" else en).format(**params)
+
+
+def format_duration(delta: timedelta) -> str:
+    """Short, exact and language-neutral: ``8d 2h``, ``36h``, ``45min``."""
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = []
+    if days:
+        parts.append(f"{days}d")
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes and not days:
+        parts.append(f"{minutes}min")
+    return sign + (" ".join(parts) or "0min")

@@ -1,0 +1,29 @@
+"""Building reason records cheaply: they are made per candidate on the hot path."""
+
+from __future__ import annotations
+
+from labrecog.model.decision import Reason
+from labrecog.output.messages import Lang, render
+
+__all__ = ["make_reason"]
+
+
+def make_reason(
+    key: str,
+    lang: Lang,
+    *,
+    result_id: str | None = None,
+    test: str | None = None,
+    flag: str | None = None,
+    source: str | None = None,
+    **params: object,
+) -> Reason:
+    # model_construct: the fields are ours and already valid; validation would double the cost.
+    return Reason.model_construct(
+        code=key.split(".", 1)[0],
+        message=render(key, lang, params),
+        result_id=result_id,
+        test=test,
+        flag=flag,
+        source=source,
+    )
