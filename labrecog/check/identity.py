@@ -20,7 +20,9 @@ class Candidate:
     conflict: tuple[str, ...] = ()  # the tests its code and LOINC disagree on
 
 
-def index_priors(rules: CompiledRules, priors: tuple[PriorResult, ...]) -> dict[str, list[Candidate]]:
+def index_priors(
+    rules: CompiledRules, priors: tuple[PriorResult, ...]
+) -> dict[str, list[Candidate]]:
     """Group shared results by the test they measure; unresolvable results measure nothing."""
     out: dict[str, list[Candidate]] = {}
     for prior in priors:

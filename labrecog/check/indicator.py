@@ -25,42 +25,61 @@ def check_indicator(
         if prior.specimen is None:
             out.append(
                 make_reason(
-                    "specimen_mismatch.missing", lang, result_id=rid,
-                    name=name, allowed=test.specimen_text,
+                    "specimen_mismatch.missing",
+                    lang,
+                    result_id=rid,
+                    name=name,
+                    allowed=test.specimen_text,
                 )
             )
         elif prior.specimen.casefold() not in test.specimens:
             out.append(
                 make_reason(
-                    "specimen_mismatch", lang, result_id=rid,
-                    specimen=prior.specimen, name=name, allowed=test.specimen_text,
+                    "specimen_mismatch",
+                    lang,
+                    result_id=rid,
+                    specimen=prior.specimen,
+                    name=name,
+                    allowed=test.specimen_text,
                 )
             )
     if test.methods:
         if prior.method is None:
             out.append(
                 make_reason(
-                    "method_mismatch.missing", lang, result_id=rid,
-                    name=name, allowed=test.method_text,
+                    "method_mismatch.missing",
+                    lang,
+                    result_id=rid,
+                    name=name,
+                    allowed=test.method_text,
                 )
             )
         elif prior.method.casefold() not in test.methods:
             out.append(
                 make_reason(
-                    "method_mismatch", lang, result_id=rid,
-                    method=prior.method, name=name, allowed=test.method_text,
+                    "method_mismatch",
+                    lang,
+                    result_id=rid,
+                    method=prior.method,
+                    name=name,
+                    allowed=test.method_text,
                 )
             )
     if test.qualitative:
         if prior.value_text is None:
-            out.append(make_reason("value_unrecognised.qualitative", lang, result_id=rid, name=name))
+            out.append(
+                make_reason("value_unrecognised.qualitative", lang, result_id=rid, name=name)
+            )
         else:
             text = prior.value_text.strip().casefold()
             if text not in test.normal_values and text not in test.abnormal_values:
                 out.append(
                     make_reason(
-                        "value_unrecognised.text", lang, result_id=rid,
-                        text=prior.value_text, name=name,
+                        "value_unrecognised.text",
+                        lang,
+                        result_id=rid,
+                        text=prior.value_text,
+                        name=name,
                     )
                 )
         return None
@@ -82,8 +101,11 @@ def check_indicator(
 def unit_reason(err: UnitError, unit: str, test: CTest, facts: CaseFacts, rid: str) -> Reason:
     if err.message == "not_accepted":
         return make_reason(
-            "unit_incompatible.not_accepted", facts.lang, result_id=rid,
-            unit=unit, name=test.name(facts.lang),
+            "unit_incompatible.not_accepted",
+            facts.lang,
+            result_id=rid,
+            unit=unit,
+            name=test.name(facts.lang),
             allowed=", ".join(sorted({u for u in test.conversions if u})),
         )
     return make_reason(err.code, facts.lang, result_id=rid, detail=err.message)
@@ -106,8 +128,9 @@ def check_value_flags(
             and prior.value_text.strip().casefold() in test.abnormal_values
         ):
             out.append(
-                make_reason("abnormal_value.qualitative", lang, result_id=prior.id,
-                            text=prior.value_text)
+                make_reason(
+                    "abnormal_value.qualitative", lang, result_id=prior.id, text=prior.value_text
+                )
             )
         return
     if value is None:
@@ -118,22 +141,32 @@ def check_value_flags(
     ):
         out.append(
             make_reason(
-                "critical_value", lang, result_id=prior.id,
-                value=_num(value), unit=test.unit, limits=_limits(low, high),
+                "critical_value",
+                lang,
+                result_id=prior.id,
+                value=_num(value),
+                unit=test.unit,
+                limits=_limits(low, high),
             )
         )
     if policy.abnormal_prior == "reject":
         local = test.local_range(facts.sex, facts.age)
-        if local:
-            if (local.low is not None and value < local.low) or (
-                local.high is not None and value > local.high
-            ):
-                out.append(
-                    make_reason(
-                        "abnormal_value", lang, result_id=prior.id, source=local.source,
-                        value=_num(value), unit=test.unit, range=_limits(local.low, local.high),
-                    )
+        if local and _outside(value, local.low, local.high):
+            out.append(
+                make_reason(
+                    "abnormal_value",
+                    lang,
+                    result_id=prior.id,
+                    source=local.source,
+                    value=_num(value),
+                    unit=test.unit,
+                    range=_limits(local.low, local.high),
                 )
+            )
+
+
+def _outside(value: float, low: float | None, high: float | None) -> bool:
+    return (low is not None and value < low) or (high is not None and value > high)
 
 
 def _num(value: float) -> str:

@@ -7,8 +7,8 @@ in the rule set, when present, is authoritative over what a result claims.
 from __future__ import annotations
 
 from labrecog.check.facts import CaseFacts
-from labrecog.compile.compiler import mark_key
 from labrecog.compile.compiled import CTest
+from labrecog.compile.compiler import mark_key
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
 from labrecog.output.reasons import make_reason
@@ -56,7 +56,9 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
             required = rec.min_level or 1
             if rec.same_or_higher:
                 if facts.level is None:
-                    out.append(make_reason("institution_level.ordering_unknown", lang, result_id=rid))
+                    out.append(
+                        make_reason("institution_level.ordering_unknown", lang, result_id=rid)
+                    )
                 else:
                     required = max(required, facts.level)
             if level < required:
@@ -74,8 +76,11 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
         elif not any(region_covers(s, region, facts.region) for s in rec.regions):
             out.append(
                 make_reason(
-                    "institution_region", lang, result_id=rid,
-                    region=region, scope=", ".join(rec.regions),
+                    "institution_region",
+                    lang,
+                    result_id=rid,
+                    region=region,
+                    scope=", ".join(rec.regions),
                 )
             )
 
@@ -87,8 +92,11 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
             if rec.mark_required:
                 out.append(
                     make_reason(
-                        "mark_missing.unknown", lang, result_id=rid,
-                        mark=prior.mark, allowed=", ".join(rec.mark_scopes) or "-",
+                        "mark_missing.unknown",
+                        lang,
+                        result_id=rid,
+                        mark=prior.mark,
+                        allowed=", ".join(rec.mark_scopes) or "-",
                     )
                 )
         elif _mark_covers(scope, region, facts.region):
@@ -96,8 +104,11 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
         else:
             out.append(
                 make_reason(
-                    "institution_region.mark_scope", lang, result_id=rid,
-                    mark=prior.mark, region=facts.region or "?",
+                    "institution_region.mark_scope",
+                    lang,
+                    result_id=rid,
+                    mark=prior.mark,
+                    region=facts.region or "?",
                 )
             )
     elif rec.mark_required:
@@ -107,16 +118,22 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
         if test.code in entry.withdrawn:
             out.append(
                 make_reason(
-                    "quality_not_assured.withdrawn", lang, result_id=rid,
-                    institution=inst.id, name=test.name(lang),
+                    "quality_not_assured.withdrawn",
+                    lang,
+                    result_id=rid,
+                    institution=inst.id,
+                    name=test.name(lang),
                 )
             )
             quality_failed = True
         if entry.valid_until is not None and entry.valid_until < facts.order_date:
             out.append(
                 make_reason(
-                    "quality_not_assured.expired", lang, result_id=rid,
-                    institution=inst.id, until=entry.valid_until.isoformat(),
+                    "quality_not_assured.expired",
+                    lang,
+                    result_id=rid,
+                    institution=inst.id,
+                    until=entry.valid_until.isoformat(),
                 )
             )
             quality_failed = True
@@ -125,8 +142,11 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
         if not (mark_ok or listed):
             out.append(
                 make_reason(
-                    "quality_not_assured", lang, result_id=rid,
-                    institution=inst.id, name=test.name(lang),
+                    "quality_not_assured",
+                    lang,
+                    result_id=rid,
+                    institution=inst.id,
+                    name=test.name(lang),
                 )
             )
 

@@ -38,8 +38,9 @@ def check_reference_range(
     unit = given.unit or prior.unit
     if unit is None:
         out.append(
-            make_reason("unit_unknown.missing", lang, result_id=rid, name=test.name(lang),
-                        unit=test.unit)
+            make_reason(
+                "unit_unknown.missing", lang, result_id=rid, name=test.name(lang), unit=test.unit
+            )
         )
         return
     conv = test.convert(unit)
@@ -66,7 +67,9 @@ def check_reference_range(
         if abs(theirs - ours) > allowed + slack:
             out.append(
                 make_reason(
-                    "reference_range_incompatible", lang, result_id=rid,
+                    "reference_range_incompatible",
+                    lang,
+                    result_id=rid,
                     source=policy.tolerance_source or local.source,
                     prior=_interval(low, high, test.unit),
                     local=_interval(local.low, local.high, test.unit),

@@ -158,7 +158,7 @@ class CTest:
                 self.conversions[unit] = found
         return found
 
-    def local_range(self, sex: str | None, age: int | None) -> CRange | None | Literal[False]:
+    def local_range(self, sex: str | None, age: int | None) -> CRange | Literal[False] | None:
         """The first matching interval; None if none applies, False if undecidable."""
         undecidable = False
         for candidate in self.ranges:

@@ -28,8 +28,8 @@ from labrecog.compile.compiled import (
 )
 from labrecog.compile.units import Conversion, UnitError, check_unit, conversion, normalise_unit
 from labrecog.load.ruleset import LoadedRuleset, did_you_mean, problem_at
+from labrecog.load.schema import Panel, RuleFile, TestDef
 from labrecog.load.schema import Policy as PolicyModel
-from labrecog.load.schema import RuleFile, TestDef
 
 __all__ = ["MINOR_DIGITS", "compile_rules"]
 
@@ -196,7 +196,11 @@ def _namespaces(
             return
         loinc[code] = owner
 
-    for kind, entries in (("tests", rules.tests), ("panels", rules.panels)):
+    groups: tuple[tuple[str, tuple[TestDef | Panel, ...]], ...] = (
+        ("tests", rules.tests),
+        ("panels", rules.panels),
+    )
+    for kind, entries in groups:
         for i, entry in enumerate(entries):
             claim(entry.code, entry.code, (kind, i, "code"), kind == "tests")
             for j, alias in enumerate(entry.aliases):
@@ -220,9 +224,7 @@ def _compile_test(test: TestDef, index: int, policy: Policy, problems: _Problems
         for j, text in enumerate((test.unit or "", *test.units)):
             spelled = normalise_unit(text)
             try:
-                conv = conversion(
-                    spelled, unit, molar_mass=test.molar_mass, equation=test.equation
-                )
+                conv = conversion(spelled, unit, molar_mass=test.molar_mass, equation=test.equation)
             except UnitError as exc:
                 at = (*path, "units", j - 1) if j else (*path, "unit")
                 problems.add(at, f"{test.code}: unit {text}: {exc.message}")

@@ -385,9 +385,7 @@ def _conversion(
         try:
             return _by_pint(src, tgt, molar_mass)
         except Exception as exc:
-            return _Refusal(
-                "unit_incompatible", f"cannot convert {source!r} to {target!r} ({exc})"
-            )
+            return _Refusal("unit_incompatible", f"cannot convert {source!r} to {target!r} ({exc})")
 
 
 def _by_equation(source: str, target: str, equation: str) -> Conversion | _Refusal:
@@ -440,6 +438,8 @@ def _by_pint(src: _Parsed, tgt: _Parsed, molar_mass: float | None) -> Conversion
             )
         per_mole = _ucum_to_pint(_G_PER_MOL) * molar_mass
         scale = per_mole if molar == "mass_to_substance" else 1 / per_mole
+    # ucumvert builds its quantities in pint's application registry, not in the
+    # PintUcumRegistry itself, so new quantities must come from the source's own registry.
     registry = q_src._REGISTRY
 
     def at(x: float) -> float:
@@ -449,7 +449,8 @@ def _by_pint(src: _Parsed, tgt: _Parsed, molar_mass: float | None) -> Conversion
         return float(value.to(q_tgt.units).magnitude) / float(q_tgt.magnitude)
 
     zero, one, ten = at(0.0), at(1.0), at(10.0)
-    factor = one if zero == 0.0 else one - zero
+    # An offset unit (Cel, [degF]) needs the slope; a wide span keeps it precise.
+    factor = one if zero == 0.0 else (at(1e6) - zero) / 1e6
     finite = all(math.isfinite(v) for v in (zero, one, ten, factor))
     if not finite or factor <= 0 or not math.isclose(ten, 10 * factor + zero, rel_tol=1e-9):
         return _Refusal(

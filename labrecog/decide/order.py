@@ -18,6 +18,7 @@ from labrecog.model.decision import (
     DecisionItem,
     Reason,
     RulesetRef,
+    Status,
     WaivedComponent,
 )
 from labrecog.output.reasons import make_reason
@@ -56,8 +57,13 @@ class _Order:
         result = self.outcome(code, frozenset(ordered.flags))
         if not result.waived:
             return DecisionItem.model_construct(
-                code=ordered.code, status="retest", saving=self.money(_ZERO),
-                result_id=None, waived=None, retest=None, reasons=result.reasons,
+                code=ordered.code,
+                status="retest",
+                saving=self.money(_ZERO),
+                result_id=None,
+                waived=None,
+                retest=None,
+                reasons=result.reasons,
             )
         saving = self.rules.tests[code].price
         reasons = result.reasons
@@ -67,8 +73,13 @@ class _Order:
         else:
             self.credited[code] = ordered.code
         return DecisionItem.model_construct(
-            code=ordered.code, status="waive", saving=self.money(saving),
-            result_id=result.result_id, waived=None, retest=None, reasons=reasons,
+            code=ordered.code,
+            status="waive",
+            saving=self.money(saving),
+            result_id=result.result_id,
+            waived=None,
+            retest=None,
+            reasons=reasons,
         )
 
     def panel(self, ordered: OrderedItem, panel: CPanel) -> DecisionItem:
@@ -80,6 +91,7 @@ class _Order:
             r.model_copy(update={"test": res.code}) for res in results for r in res.reasons
         ]
         tests = self.rules.tests
+        status: Status
         if not retest:
             status, base = "waive", panel.price
         elif waived and panel.partial:
@@ -107,9 +119,12 @@ class _Order:
             saving=self.money(saving),
             result_id=None,
             waived=(
-                tuple(WaivedComponent.model_construct(code=r.code, result_id=r.result_id)
-                      for r in waived)
-                if status != "retest" else None
+                tuple(
+                    WaivedComponent.model_construct(code=r.code, result_id=r.result_id or "")
+                    for r in waived
+                )
+                if status != "retest"
+                else None
             ),
             retest=tuple(r.code for r in retest) if status == "partial" else None,
             reasons=tuple(reasons),
@@ -124,12 +139,15 @@ def decide_order(facts: CaseFacts) -> Decision:
     for i, ordered in enumerate(facts.case.tests):
         code = rules.order_codes.get(ordered.code)
         if code is None:
-            reason = make_reason(
-                "unknown_test", facts.lang, code=ordered.code, ruleset=rules.id
-            )
+            reason = make_reason("unknown_test", facts.lang, code=ordered.code, ruleset=rules.id)
             items[i] = DecisionItem.model_construct(
-                code=ordered.code, status="retest", saving=order.money(_ZERO),
-                result_id=None, waived=None, retest=None, reasons=(reason,),
+                code=ordered.code,
+                status="retest",
+                saving=order.money(_ZERO),
+                result_id=None,
+                waived=None,
+                retest=None,
+                reasons=(reason,),
             )
         elif code in rules.panels:
             panels.append((i, ordered, rules.panels[code]))

@@ -46,8 +46,11 @@ def assess_test(
         if cond.targets is None or test.code in cond.targets:
             blockers.append(
                 make_reason(
-                    "condition_undecidable", lang, source=cond.source,
-                    condition=cond.id, missing=missing,
+                    "condition_undecidable",
+                    lang,
+                    source=cond.source,
+                    condition=cond.id,
+                    missing=missing,
                 )
             )
     rules = facts.rules
@@ -56,7 +59,10 @@ def assess_test(
         if exc is not None and (exc.targets is None or test.code in exc.targets):
             blockers.append(
                 make_reason(
-                    "exception", lang, flag=flag, source=exc.source,
+                    "exception",
+                    lang,
+                    flag=flag,
+                    source=exc.source,
                     name=exc.name_zh if lang == "zh" else exc.name_en,
                 )
             )
@@ -64,7 +70,10 @@ def assess_test(
         exc = rules.exceptions[policy.exception]
         blockers.append(
             make_reason(
-                "exception.condition", lang, flag=exc.flag, source=exc.source,
+                "exception.condition",
+                lang,
+                flag=exc.flag,
+                source=exc.source,
                 name=exc.name_zh if lang == "zh" else exc.name_en,
                 condition=policy.exception_condition or "",
             )
@@ -85,8 +94,12 @@ def assess_test(
         if cand.conflict:
             found.append(
                 make_reason(
-                    "identity_conflict", lang, result_id=prior.id,
-                    code=prior.code or "-", loinc=prior.loinc or "-", tests=", ".join(cand.conflict),
+                    "identity_conflict",
+                    lang,
+                    result_id=prior.id,
+                    code=prior.code or "-",
+                    loinc=prior.loinc or "-",
+                    tests=", ".join(cand.conflict),
                 )
             )
         check_status(prior, facts, found)

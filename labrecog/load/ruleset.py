@@ -142,7 +142,11 @@ def _merge(
 
 def _loc_path(loc: Iterable[int | str]) -> tuple[str | int, ...]:
     # Pydantic adds synthetic segments (union branches, "value" of a bare sourced value).
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function"))))
+    return tuple(p for p in loc if not (isinstance(p, str) and _synthetic(p)))
+
+
+def _synthetic(part: str) -> bool:
+    return "[" in part or part.startswith("function")
 
 
 def _validation_problems(exc: ValidationError, smap: SourceMap) -> Iterable[RulesetProblem]:

@@ -58,7 +58,8 @@ def parse_duration(text: object) -> timedelta:
         if re.search(r"(mo|m|month|months|y|year|years)\s*$", text.strip(), re.I):
             hint = " (months and years are ambiguous: write days or weeks, e.g. 90d)"
         raise PydanticCustomError(
-            "duration", "bad duration '{text}': use a number with h, d or w{hint}",
+            "duration",
+            "bad duration '{text}': use a number with h, d or w{hint}",
             {"text": text, "hint": hint},
         )
     value = float(match.group(1)) * _UNITS[match.group(2)]
@@ -96,7 +97,7 @@ Loinc = Annotated[str, Strict(), Field(pattern=r"^[0-9]{1,7}-[0-9]$")]
 
 def _money(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PydanticCustomError("money", "write prices as quoted decimal strings, e.g. \"5.00\"")
+        raise PydanticCustomError("money", 'write prices as quoted decimal strings, e.g. "5.00"')
     try:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
@@ -312,7 +313,8 @@ class Recognition(_Rule):
                 r"[0-9]{2,6}", region
             ):
                 raise PydanticCustomError(
-                    "region", "region '{r}': use '*', same_province, same_city or a code prefix",
+                    "region",
+                    "region '{r}': use '*', same_province, same_city or a code prefix",
                     {"r": region},
                 )
         return regions

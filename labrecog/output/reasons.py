@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from labrecog.model.decision import Reason
+from typing import cast
+
+from labrecog.model.decision import Reason, ReasonCode
 from labrecog.output.messages import Lang, render
 
 __all__ = ["make_reason"]
@@ -20,7 +22,7 @@ def make_reason(
 ) -> Reason:
     # model_construct: the fields are ours and already valid; validation would double the cost.
     return Reason.model_construct(
-        code=key.split(".", 1)[0],
+        code=cast(ReasonCode, key.split(".", 1)[0]),
         message=render(key, lang, params),
         result_id=result_id,
         test=test,
