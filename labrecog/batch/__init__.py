@@ -1,0 +1,1 @@
+"""Batch evaluation: JSONL in, one record out per line in, nothing lost."""

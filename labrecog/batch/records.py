@@ -1,0 +1,51 @@
+"""One input line to one output record: a decision, or an error naming line and field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from labrecog._errors import InputError, InputProblem
+from labrecog.engine import Engine
+
+__all__ = ["evaluate_line", "internal_error_record"]
+
+
+def evaluate_line(engine: Engine, line_no: int, raw: bytes) -> dict[str, Any]:
+    """Never raises: every failure becomes the error record of PRODUCT.md §5."""
+    try:
+        text = raw.strip()
+        if not text:
+            raise InputError([InputProblem("", "empty line")])
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            reason = "not valid UTF-8" if _bad_utf8(text) else f"not valid JSON: {exc}"
+            raise InputError([InputProblem("", reason)]) from None
+        decision = engine.evaluate(data)
+        return decision.model_dump(mode="json")
+    except InputError as exc:
+        return exc.to_record(line_no)
+    except Exception as exc:  # noqa: BLE001 - one bad case must not stop a batch
+        return internal_error_record(line_no, exc)
+
+
+def internal_error_record(line_no: int, exc: BaseException) -> dict[str, Any]:
+    return {
+        "line": line_no,
+        "order_id": None,
+        "error": {
+            "code": "internal_error",
+            "message": f"{type(exc).__name__}: {exc}",
+            "path": "",
+        },
+    }
+
+
+def _bad_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False

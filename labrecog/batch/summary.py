@@ -1,0 +1,48 @@
+"""Running totals for a batch: what an operator reads at the end of a run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["Summary"]
+
+
+@dataclass(slots=True)
+class Summary:
+    cases: int = 0
+    errors: int = 0
+    items: int = 0
+    status: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    saving: Decimal = Decimal(0)
+    currency: str | None = None
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.cases += 1
+        if "error" in record:
+            self.errors += 1
+            return
+        self.currency = record.get("currency", self.currency)
+        self.saving += Decimal(record["saving"])
+        for item in record["items"]:
+            self.items += 1
+            self.status[item["status"]] += 1
+            for reason in item["reasons"]:
+                self.reasons[reason["code"]] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cases": self.cases,
+            "decisions": self.cases - self.errors,
+            "errors": self.errors,
+            "items": self.items,
+            "waive": self.status["waive"],
+            "partial": self.status["partial"],
+            "retest": self.status["retest"],
+            "saving": str(self.saving),
+            "currency": self.currency,
+            "top_reasons": dict(self.reasons.most_common(8)),
+        }

@@ -1,0 +1,23 @@
+"""The ``labrecog`` command line (PRODUCT.md §8)."""
+
+from __future__ import annotations
+
+import click
+
+from labrecog import __version__
+from labrecog.cli.evaluate import evaluate
+from labrecog.cli.schema import schema
+from labrecog.cli.validate import validate
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labrecog")
+def main() -> None:
+    """Mutual recognition of laboratory results: which ordered tests need not be repeated."""
+
+
+main.add_command(evaluate)
+main.add_command(validate)
+main.add_command(schema)
