@@ -27,7 +27,7 @@ def evaluate_line(engine: Engine, line_no: int, raw: bytes) -> dict[str, Any]:
         return decision.model_dump(mode="json")
     except InputError as exc:
         return exc.to_record(line_no)
-    except Exception as exc:  # noqa: BLE001 - one bad case must not stop a batch
+    except Exception as exc:  # one bad case must not stop a batch
         return internal_error_record(line_no, exc)
 
 

@@ -20,8 +20,7 @@ __all__ = ["evaluate"]
 
 
 def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    for number, raw in enumerate(stream, start=1):
-        yield number, raw
+    yield from enumerate(stream, start=1)
 
 
 @click.command()
