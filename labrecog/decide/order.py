@@ -56,7 +56,7 @@ class _Order:
     def single(self, ordered: OrderedItem, code: str) -> DecisionItem:
         result = self.outcome(code, frozenset(ordered.flags))
         if not result.waived:
-            return DecisionItem.model_construct(
+            return DecisionItem._trusted(
                 code=ordered.code,
                 status="retest",
                 saving=self.money(_ZERO),
@@ -72,7 +72,7 @@ class _Order:
             reasons = (*reasons, self.duplicate(code, self.credited[code]))
         else:
             self.credited[code] = ordered.code
-        return DecisionItem.model_construct(
+        return DecisionItem._trusted(
             code=ordered.code,
             status="waive",
             saving=self.money(saving),
@@ -113,14 +113,14 @@ class _Order:
                     else:
                         self.credited[r.code] = ordered.code
                 saving = max(_ZERO, saving)
-        return DecisionItem.model_construct(
+        return DecisionItem._trusted(
             code=ordered.code,
             status=status,
             saving=self.money(saving),
             result_id=None,
             waived=(
                 tuple(
-                    WaivedComponent.model_construct(code=r.code, result_id=r.result_id or "")
+                    WaivedComponent._trusted(code=r.code, result_id=r.result_id or "")
                     for r in waived
                 )
                 if status != "retest"
@@ -140,7 +140,7 @@ def decide_order(facts: CaseFacts) -> Decision:
         code = rules.order_codes.get(ordered.code)
         if code is None:
             reason = make_reason("unknown_test", facts.lang, code=ordered.code, ruleset=rules.id)
-            items[i] = DecisionItem.model_construct(
+            items[i] = DecisionItem._trusted(
                 code=ordered.code,
                 status="retest",
                 saving=order.money(_ZERO),
@@ -157,10 +157,10 @@ def decide_order(facts: CaseFacts) -> Decision:
         items[i] = order.panel(ordered, panel)
     done = tuple(item for item in items if item is not None)
     total = sum((Decimal(item.saving) for item in done), _ZERO)
-    return Decision.model_construct(
+    return Decision._trusted(
         order_id=facts.case.order_id,
         patient_id=facts.case.patient.id,
-        ruleset=RulesetRef.model_construct(id=rules.id, version=rules.version, digest=rules.digest),
+        ruleset=RulesetRef._trusted(id=rules.id, version=rules.version, digest=rules.digest),
         currency=rules.currency,
         saving=order.money(total),
         items=done,

@@ -89,8 +89,12 @@ def assess_test(
     used: Candidate | None = None
     reasons: list[Reason] = []
     for cand in ordered:
-        found: list[Reason] = []
         prior = cand.prior
+        if used is not None:
+            # Older than the result in use: it would not be used whatever its checks say.
+            reasons.append(make_reason("superseded", lang, result_id=prior.id, used=used.prior.id))
+            continue
+        found: list[Reason] = []
         if cand.conflict:
             found.append(
                 make_reason(
@@ -110,10 +114,8 @@ def assess_test(
         check_institution(prior, test, facts, found)
         if found:
             reasons.extend(found)
-        elif used is None:
-            used = cand
         else:
-            reasons.append(make_reason("superseded", lang, result_id=prior.id, used=used.prior.id))
+            used = cand
     if used is None:
         return TestOutcome(test.code, False, None, tuple(reasons))
     return TestOutcome(test.code, True, used.prior.id, tuple(reasons))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
@@ -47,6 +47,8 @@ ReasonCode = Literal[
     "condition_undecidable",
 ]
 
+_set = object.__setattr__
+
 REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]
 
 
@@ -54,6 +56,20 @@ class _Out(BaseModel):
     """Output models omit absent optional fields so the JSON stays as documented."""
 
     model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def _trusted(cls, **values: Any) -> Self:
+        """Build from values the engine made itself: every field given, already valid.
+
+        ``model_construct`` without its per-call field scan; decisions are built on the
+        hot path, and validating our own output would double the cost of a case.
+        """
+        obj = cls.__new__(cls)
+        _set(obj, "__dict__", values)
+        _set(obj, "__pydantic_fields_set__", set(values))
+        _set(obj, "__pydantic_extra__", None)
+        _set(obj, "__pydantic_private__", None)
+        return obj
 
     @model_serializer(mode="wrap")
     def _drop_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -20,8 +20,7 @@ def make_reason(
     source: str | None = None,
     **params: object,
 ) -> Reason:
-    # model_construct: the fields are ours and already valid; validation would double the cost.
-    return Reason.model_construct(
+    return Reason._trusted(
         code=cast(ReasonCode, key.split(".", 1)[0]),
         message=render(key, lang, params),
         result_id=result_id,
