@@ -105,6 +105,14 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
             policy = categories[test.category].apply(policy)
         policy = _override(test).apply(policy)
         _check_price(problems, ("tests", i, "price"), test.price.value, quantum)
+        if not test.qualitative_scale and not test.reference_range and (
+            policy.reference_range_required
+        ):
+            problems.add(
+                ("tests", i, "code"),
+                f"{test.code} has no reference_range, so no result could ever be recognised: "
+                "give one, or set reference_range_required: false",
+            )
         tests[test.code] = _compile_test(test, i, policy, problems)
         for j, text in enumerate(test.code_patterns):
             try:
