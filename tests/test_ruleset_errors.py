@@ -245,13 +245,6 @@ def test_unit_that_does_not_parse(tmp_path: Path) -> None:
     assert all("not valid UCUM" in p.message and p.message.startswith("K: ") for p in found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: compiler._compile_test reports an unparseable canonical unit twice: once "
-        "from check_unit and again from the conversion loop's first entry (the unit itself)"
-    ),
-)
 def test_unit_that_does_not_parse_is_reported_once(tmp_path: Path) -> None:
     text = BASE.replace(
         "    unit: mmol/L\n    loinc: [2823-3]", "    unit: furlong/fortnight\n    loinc: [2823-3]"

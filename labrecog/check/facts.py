@@ -43,7 +43,9 @@ class CaseFacts:
     @classmethod
     def of(cls, rules: CompiledRules, case: Case, lang: Lang) -> CaseFacts:
         ordered_at = case.ordered_at
-        order_date = ordered_at.date()
+        # Calendar questions (age, registry expiry) are asked in the rule set's zone.
+        local = ordered_at.astimezone(rules.timezone) if rules.timezone else ordered_at
+        order_date = local.date()
         birth = case.patient.birth_date
         age = completed_years(birth, order_date) if birth is not None else None
         if age is not None and age < 0:
@@ -78,8 +80,12 @@ class CaseFacts:
     def _match(self, cond: CCondition) -> bool | str:
         """True, False, or the name of the missing datum that makes it undecidable."""
         missing: str | None = None
-        if cond.settings and self.case.context.setting not in cond.settings:
-            return False
+        if cond.settings:
+            setting = self.case.context.setting
+            if setting is None:
+                missing = "context.setting"
+            elif setting not in cond.settings:
+                return False
         if cond.flags_any and not (cond.flags_any & self.flags):
             return False
         if cond.flags_all and not cond.flags_all <= self.flags:

@@ -106,7 +106,7 @@ def unit_reason(err: UnitError, unit: str, test: CTest, facts: CaseFacts, rid: s
             result_id=rid,
             unit=unit,
             name=test.name(facts.lang),
-            allowed=", ".join(sorted({u for u in test.conversions if u})),
+            allowed=", ".join(test.accepted_units),
         )
     return make_reason(err.code, facts.lang, result_id=rid, detail=err.message)
 

@@ -12,6 +12,7 @@ from labrecog.compile.compiled import CTest, Policy
 from labrecog.compile.units import UnitError
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
+from labrecog.output.messages import patient_words
 from labrecog.output.reasons import make_reason
 
 __all__ = ["check_reference_range"]
@@ -27,7 +28,7 @@ def check_reference_range(
     local = test.local_range(facts.sex, facts.age)
     if not local:
         if policy.reference_range_required or test.ranges:
-            who = f"{facts.sex or 'sex unknown'}, {_age(facts.age)}"
+            who = patient_words(facts.sex, facts.age, lang)
             out.append(make_reason("reference_range_missing.local", lang, result_id=rid, who=who))
         return
     given = prior.reference_range
@@ -45,7 +46,9 @@ def check_reference_range(
         return
     conv = test.convert(unit)
     if isinstance(conv, UnitError):
-        out.append(unit_reason(conv, unit, test, facts, rid))
+        if unit != prior.unit or prior.value is None:
+            # (the same unit on the value was already reported by the indicator check)
+            out.append(unit_reason(conv, unit, test, facts, rid))
         return
     low = None if given.low is None else conv.factor * given.low + conv.offset
     high = None if given.high is None else conv.factor * given.high + conv.offset
@@ -77,10 +80,6 @@ def check_reference_range(
                 )
             )
             return
-
-
-def _age(age: int | None) -> str:
-    return "age unknown" if age is None else f"{age} y"
 
 
 def _interval(low: float | None, high: float | None, unit: str) -> str:

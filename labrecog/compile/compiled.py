@@ -125,7 +125,7 @@ class CTest:
     unit: str
     molar_mass: float | None
     equation: Literal["hba1c_ngsp_ifcc"] | None
-    restricted_units: bool
+    accepted_units: tuple[str, ...]  # non-empty: only these (the rule set's ``units:``)
     normal_values: frozenset[str]
     abnormal_values: frozenset[str]
     ranges: tuple[CRange, ...]
@@ -133,18 +133,26 @@ class CTest:
     critical_high: float | None
     price: Decimal
     policy: Policy
-    conversions: dict[str, Conversion | UnitError] = field(default_factory=dict)
+    conversions: dict[str, Conversion] = field(default_factory=dict)
+    refusals: dict[str, UnitError] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def convert(self, unit: str) -> Conversion | UnitError:
-        """The conversion from a result's unit to this test's unit (memoised per spelling)."""
-        found = self.conversions.get(unit)
+        """The conversion from a result's unit to this test's unit (memoised per spelling).
+
+        The memo only saves work: what it returns for a spelling never depends on which
+        spellings earlier cases used.
+        """
+        found: Conversion | UnitError | None = self.conversions.get(unit)
         if found is not None:
             return found
+        refused = self.refusals.get(unit)
+        if refused is not None:
+            return refused
         normalised = normalise_unit(unit)
         found = self.conversions.get(normalised)
         if found is None:
-            if self.restricted_units:
+            if self.accepted_units:
                 found = UnitError("unit_incompatible", "not_accepted")
             else:
                 try:
@@ -154,8 +162,11 @@ class CTest:
                 except UnitError as exc:
                     found = exc
         with self._lock:
-            if len(self.conversions) < _MEMO_LIMIT:
-                self.conversions[unit] = found
+            if len(self.conversions) + len(self.refusals) < _MEMO_LIMIT:
+                if isinstance(found, UnitError):
+                    self.refusals[unit] = found
+                else:
+                    self.conversions[unit] = found
         return found
 
     def local_range(self, sex: str | None, age: int | None) -> CRange | Literal[False] | None:

@@ -57,15 +57,20 @@ class _Problems:
         self.items.append(problem_at(self.loaded.position(path), message))
 
 
-def _override(model: PolicyModel, exception: str | None = None) -> Override:
+def _override(
+    model: PolicyModel, exception: str | None = None, source: str | None = None
+) -> Override:
+    """One layer of policy; ``source`` is the layer's own provenance, used as a fallback."""
     return Override(
         max_age=model.max_age.value if model.max_age else None,
-        max_age_source=model.max_age.source if model.max_age else None,
+        max_age_source=(model.max_age.source or source) if model.max_age else None,
         tolerance=(
             model.reference_range_tolerance.value if model.reference_range_tolerance else None
         ),
         tolerance_source=(
-            model.reference_range_tolerance.source if model.reference_range_tolerance else None
+            (model.reference_range_tolerance.source or source)
+            if model.reference_range_tolerance
+            else None
         ),
         reference_range_required=model.reference_range_required,
         abnormal_prior=model.abnormal_prior,
@@ -103,10 +108,12 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
         policy = base
         if test.category in categories:
             policy = categories[test.category].apply(policy)
-        policy = _override(test).apply(policy)
+        policy = _override(test, source=test.source).apply(policy)
         _check_price(problems, ("tests", i, "price"), test.price.value, quantum)
-        if not test.qualitative_scale and not test.reference_range and (
-            policy.reference_range_required
+        if (
+            not test.qualitative_scale
+            and not test.reference_range
+            and (policy.reference_range_required)
         ):
             problems.add(
                 ("tests", i, "code"),
@@ -221,12 +228,13 @@ def _namespaces(
 def _compile_test(test: TestDef, index: int, policy: Policy, problems: _Problems) -> CTest:
     path: tuple[str | int, ...] = ("tests", index)
     unit = normalise_unit(test.unit) if test.unit else ""
-    conversions: dict[str, Conversion | UnitError] = {}
+    conversions: dict[str, Conversion] = {}
     if not test.qualitative_scale:
         try:
             check_unit(unit)
         except UnitError as exc:
             problems.add((*path, "unit"), f"{test.code}: {exc.message}")
+            return _test_record(test, unit, policy, {}, ())
         if test.equation == "hba1c_ngsp_ifcc" and unit not in ("%", "mmol/mol"):
             problems.add((*path, "equation"), "the HbA1c equation needs unit % or mmol/mol")
         for j, text in enumerate((test.unit or "", *test.units)):
@@ -239,6 +247,17 @@ def _compile_test(test: TestDef, index: int, policy: Policy, problems: _Problems
                 continue
             conversions[spelled] = conv
             conversions[text] = conv
+    accepted = tuple(dict.fromkeys(normalise_unit(u) for u in (test.unit or "", *test.units)))
+    return _test_record(test, unit, policy, conversions, accepted if test.units else ())
+
+
+def _test_record(
+    test: TestDef,
+    unit: str,
+    policy: Policy,
+    conversions: dict[str, Conversion],
+    accepted: tuple[str, ...],
+) -> CTest:
     ranges = tuple(
         CRange(
             sex=r.sex,
@@ -266,7 +285,7 @@ def _compile_test(test: TestDef, index: int, policy: Policy, problems: _Problems
         unit=unit,
         molar_mass=test.molar_mass,
         equation=test.equation,
-        restricted_units=bool(test.units),
+        accepted_units=accepted,
         normal_values=frozenset(v.casefold() for v in values.normal) if values else frozenset(),
         abnormal_values=frozenset(v.casefold() for v in values.abnormal) if values else frozenset(),
         ranges=ranges,
@@ -433,7 +452,7 @@ def _compile_conditions(
                 levels=frozenset(cond.when.institution_level),
                 regions=cond.when.region,
                 targets=_targets(cond.tests, cond.categories, rules, test_codes, problems, path),
-                override=_override(cond.set, exception),
+                override=_override(cond.set, exception, cond.source),
                 source=cond.source,
             )
         )

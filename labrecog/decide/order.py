@@ -64,6 +64,7 @@ class _Order:
                 waived=None,
                 retest=None,
                 reasons=result.reasons,
+                ext=ordered.ext,
             )
         saving = self.rules.tests[code].price
         reasons = result.reasons
@@ -80,6 +81,7 @@ class _Order:
             waived=None,
             retest=None,
             reasons=reasons,
+            ext=ordered.ext,
         )
 
     def panel(self, ordered: OrderedItem, panel: CPanel) -> DecisionItem:
@@ -128,6 +130,7 @@ class _Order:
             ),
             retest=tuple(r.code for r in retest) if status == "partial" else None,
             reasons=tuple(reasons),
+            ext=ordered.ext,
         )
 
 
@@ -148,6 +151,7 @@ def decide_order(facts: CaseFacts) -> Decision:
                 waived=None,
                 retest=None,
                 reasons=(reason,),
+                ext=ordered.ext,
             )
         elif code in rules.panels:
             panels.append((i, ordered, rules.panels[code]))
@@ -164,4 +168,5 @@ def decide_order(facts: CaseFacts) -> Decision:
         currency=rules.currency,
         saving=order.money(total),
         items=done,
+        ext=facts.case.ext,
     )

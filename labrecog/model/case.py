@@ -7,6 +7,7 @@ the rule set says which zone it is in (passed as validation context ``timezone``
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
@@ -65,10 +66,14 @@ def _region(value: Any) -> Any:
 Region = Annotated[str, BeforeValidator(_region), Strict(), Field(pattern=r"^[0-9A-Za-z]{1,12}$")]
 
 
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
 def _timestamp(value: Any, handler: Any, info: ValidationInfo) -> datetime:
-    if not isinstance(value, str | datetime):
+    # A bare date or a number is not a point in time: pydantic would guess midnight or epoch.
+    if not isinstance(value, datetime) and not (isinstance(value, str) and _TIMESTAMP.match(value)):
         raise PydanticCustomError(
-            "timestamp_type", "expected an ISO 8601 timestamp string with a UTC offset"
+            "timestamp_type", "expected an ISO 8601 date and time with a UTC offset"
         )
     parsed: datetime = handler(value)
     if parsed.tzinfo is None or parsed.utcoffset() is None:
@@ -116,7 +121,7 @@ class Institution(_Model):
 
 
 class Context(_Model):
-    setting: Setting = "outpatient"
+    setting: Setting | None = None
     department: StrictStr | None = None
     flags: tuple[Flag, ...] = ()
 
@@ -186,6 +191,11 @@ class Case(_Model):
 
     @model_validator(mode="after")
     def _integrity(self) -> Case:
+        birth = self.patient.birth_date
+        if birth is not None and birth > self.ordered_at.date():
+            raise PydanticCustomError(
+                "chronology", "birth_date is after the order", {"path": "patient.birth_date"}
+            )
         # Mixed-up patients are a data-integrity fault, never a re-test.
         seen: dict[str, int] = {}
         for i, prior in enumerate(self.prior_results):

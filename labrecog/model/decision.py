@@ -99,6 +99,7 @@ class DecisionItem(_Out):
     waived: tuple[WaivedComponent, ...] | None = None
     retest: tuple[str, ...] | None = None
     reasons: tuple[Reason, ...] = ()
+    ext: dict[str, Any] | None = None  # the ordered item's ext, carried through
 
 
 class RulesetRef(_Out):
@@ -114,3 +115,4 @@ class Decision(_Out):
     currency: str
     saving: str
     items: tuple[DecisionItem, ...]
+    ext: dict[str, Any] | None = None  # the case's ext, carried through

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-__all__ = ["MESSAGES", "Lang", "format_duration", "render"]
+__all__ = ["MESSAGES", "Lang", "format_duration", "patient_words", "render"]
 
 Lang = Literal["zh", "en"]
 
@@ -192,18 +192,25 @@ def render(key: str, lang: Lang, params: dict[str, object]) -> str:
 
 
 def format_duration(delta: timedelta) -> str:
-    """Short, exact and language-neutral: ``8d 2h``, ``36h``, ``45min``."""
+    """Exact and language-neutral: ``8d 2h``, ``7d 1s``, ``45min``; nothing is rounded away,
+    so "7d 1s" is never shown as "7d" beside a 7-day limit."""
     seconds = int(delta.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = []
-    if days:
-        parts.append(f"{days}d")
-    if hours:
-        parts.append(f"{hours}h")
-    if minutes and not days:
-        parts.append(f"{minutes}min")
-    return sign + (" ".join(parts) or "0min")
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")) if n
+    ]
+    return sign + (" ".join(parts) or "0s")
+
+
+def patient_words(sex: str | None, age: int | None, lang: Lang) -> str:
+    """ "male, 63 y" / "男，63岁": who the local reference interval was looked up for."""
+    if lang == "zh":
+        sex_text = {"male": "男", "female": "女"}.get(sex or "", "性别未知")
+        age_text = "年龄未知" if age is None else f"{age}岁"
+        return f"{sex_text}，{age_text}"
+    age_en = "age unknown" if age is None else f"{age} y"
+    return f"{sex or 'sex unknown'}, {age_en}"
