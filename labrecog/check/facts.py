@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from labrecog.compile.compiled import CCondition, CompiledRules, CTest, Policy
 from labrecog.model.case import Case
+from labrecog.model.decision import Reason
 from labrecog.output.messages import Lang
 
 __all__ = ["CaseFacts", "completed_years"]
@@ -39,6 +40,7 @@ class CaseFacts:
     matched: tuple[CCondition, ...]
     undecidable: tuple[tuple[CCondition, str], ...]
     _policies: dict[str, Policy] = field(default_factory=dict)
+    memo: dict[tuple[object, ...], tuple[Reason, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rules: CompiledRules, case: Case, lang: Lang) -> CaseFacts:

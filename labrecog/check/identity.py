@@ -6,7 +6,8 @@ and its LOINC name different tests the result is ambiguous, and it is used for n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from labrecog.compile.compiled import CompiledRules
 from labrecog.model.case import PriorResult
@@ -14,9 +15,11 @@ from labrecog.model.case import PriorResult
 __all__ = ["Candidate", "index_priors"]
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """A prior result that measures a test, with its freshness key computed once."""
+
     prior: PriorResult
+    freshness: tuple[datetime, datetime, str]
     conflict: tuple[str, ...] = ()  # the tests its code and LOINC disagree on
 
 
@@ -25,18 +28,33 @@ def index_priors(
 ) -> dict[str, list[Candidate]]:
     """Group shared results by the test they measure; unresolvable results measure nothing."""
     out: dict[str, list[Candidate]] = {}
+    result_codes = rules.result_codes
+    loinc = rules.loinc
     for prior in priors:
         if not prior.shared:
             continue  # the patient closed sharing: the result must not be used or shown
-        by_code = rules.resolve_result_code(prior.code) if prior.code is not None else ()
-        by_loinc = rules.loinc.get(prior.loinc) if prior.loinc is not None else None
-        tests = set(by_code)
-        if by_loinc is not None:
-            tests.add(by_loinc)
-        if len(tests) == 1:
-            out.setdefault(tests.pop(), []).append(Candidate(prior))
-        elif tests:
-            conflict = tuple(sorted(tests))
-            for test in conflict:
-                out.setdefault(test, []).append(Candidate(prior, conflict))
+        code = prior.code
+        by_code = result_codes.get(code) if code is not None else None
+        by_loinc = loinc.get(prior.loinc) if prior.loinc is not None else None
+        fresh = (prior.collected_at, prior.reported_at or prior.collected_at, prior.id)
+        if by_code is not None and (by_loinc is None or by_loinc == by_code):
+            target = by_code
+        elif by_code is None and code is None and by_loinc is not None:
+            target = by_loinc
+        else:
+            tests = set(rules.resolve_result_code(code) if code is not None else ())
+            if by_loinc is not None:
+                tests.add(by_loinc)
+            if len(tests) == 1:
+                target = tests.pop()
+            else:
+                conflict = tuple(sorted(tests))
+                for test in conflict:
+                    out.setdefault(test, []).append(Candidate(prior, fresh, conflict))
+                continue
+        found = out.get(target)
+        if found is None:
+            out[target] = [Candidate(prior, fresh)]
+        else:
+            found.append(Candidate(prior, fresh))
     return out

@@ -9,9 +9,9 @@ from __future__ import annotations
 from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import CTest
 from labrecog.compile.compiler import mark_key
-from labrecog.model.case import PriorResult
+from labrecog.model.case import Institution, PriorResult
 from labrecog.model.decision import Reason
-from labrecog.output.reasons import make_reason
+from labrecog.output.reasons import make_reason, reason_with_message
 
 __all__ = ["check_institution", "region_covers"]
 
@@ -30,11 +30,25 @@ def region_covers(scope: str, region: str | None, ordering: str | None) -> bool:
 
 
 def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: list[Reason]) -> None:
+    # A patient's results come from few labs: judge each (lab, mark, test) once per case.
+    inst = prior.institution
+    key = (inst.id, inst.level, inst.region, prior.mark, test.code)
+    found = facts.memo.get(key)
+    if found is None:
+        found = _findings(inst, prior.mark, test, facts)
+        facts.memo[key] = found
+    rid = prior.id
+    for r in found:
+        out.append(reason_with_message(r.code, r.message, rid, None, None, r.source))
+
+
+def _findings(
+    inst: Institution, mark: str | None, test: CTest, facts: CaseFacts
+) -> tuple[Reason, ...]:
     rules = facts.rules
     rec = rules.recognition
     lang = facts.lang
-    rid = prior.id
-    inst = prior.institution
+    out: list[Reason] = []
     entry = rules.institutions.get(inst.id)
     level, region = inst.level, inst.region
     quality_failed = False
@@ -42,51 +56,38 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
         level = entry.level if entry.level is not None else level
         region = entry.region if entry.region is not None else region
     elif rules.institutions and rec.reject_unlisted:
-        out.append(
-            make_reason("quality_not_assured.unlisted", lang, result_id=rid, institution=inst.id)
-        )
+        out.append(make_reason("quality_not_assured.unlisted", lang, institution=inst.id))
         quality_failed = True
 
     if rec.min_level is not None or rec.same_or_higher:
         if level is None:
-            out.append(
-                make_reason("institution_level.unknown", lang, result_id=rid, institution=inst.id)
-            )
+            out.append(make_reason("institution_level.unknown", lang, institution=inst.id))
         else:
             required = rec.min_level or 1
             if rec.same_or_higher:
                 if facts.level is None:
-                    out.append(
-                        make_reason("institution_level.ordering_unknown", lang, result_id=rid)
-                    )
+                    out.append(make_reason("institution_level.ordering_unknown", lang))
                 else:
                     required = max(required, facts.level)
             if level < required:
-                out.append(
-                    make_reason(
-                        "institution_level", lang, result_id=rid, level=level, required=required
-                    )
-                )
+                out.append(make_reason("institution_level", lang, level=level, required=required))
 
     if "*" not in rec.regions:
         if region is None:
-            out.append(
-                make_reason("institution_region.unknown", lang, result_id=rid, institution=inst.id)
-            )
+            out.append(make_reason("institution_region.unknown", lang, institution=inst.id))
         elif not any(region_covers(s, region, facts.region) for s in rec.regions):
             out.append(
                 make_reason(
                     "institution_region",
                     lang,
-                    result_id=rid,
                     region=region,
                     scope=", ".join(rec.regions),
                 )
             )
 
     mark_ok = False
-    if prior.mark is not None and prior.mark.strip():
-        key = mark_key(prior.mark)
+    if mark is not None and mark.strip():
+        key = mark_key(mark)
         scope = rec.mark_scopes.get(key)
         if scope is None:
             if rec.mark_required:
@@ -94,8 +95,7 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
                     make_reason(
                         "mark_missing.unknown",
                         lang,
-                        result_id=rid,
-                        mark=prior.mark,
+                        mark=mark,
                         allowed=", ".join(rec.mark_scopes) or "-",
                     )
                 )
@@ -106,13 +106,12 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
                 make_reason(
                     "institution_region.mark_scope",
                     lang,
-                    result_id=rid,
-                    mark=prior.mark,
+                    mark=mark,
                     region=facts.region or "?",
                 )
             )
     elif rec.mark_required:
-        out.append(make_reason("mark_missing", lang, result_id=rid))
+        out.append(make_reason("mark_missing", lang))
 
     if entry is not None:
         if test.code in entry.withdrawn:
@@ -120,7 +119,6 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
                 make_reason(
                     "quality_not_assured.withdrawn",
                     lang,
-                    result_id=rid,
                     institution=inst.id,
                     name=test.name(lang),
                 )
@@ -131,7 +129,6 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
                 make_reason(
                     "quality_not_assured.expired",
                     lang,
-                    result_id=rid,
                     institution=inst.id,
                     until=entry.valid_until.isoformat(),
                 )
@@ -144,11 +141,12 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
                 make_reason(
                     "quality_not_assured",
                     lang,
-                    result_id=rid,
                     institution=inst.id,
                     name=test.name(lang),
                 )
             )
+
+    return tuple(out)
 
 
 def _mark_covers(scope: str, issuer: str | None, ordering: str | None) -> bool:

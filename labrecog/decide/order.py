@@ -21,7 +21,7 @@ from labrecog.model.decision import (
     Status,
     WaivedComponent,
 )
-from labrecog.output.reasons import make_reason
+from labrecog.output.reasons import make_reason, with_test
 
 __all__ = ["decide_order"]
 
@@ -89,9 +89,7 @@ class _Order:
         results = [self.outcome(c, flags) for c in panel.components]
         waived = [r for r in results if r.waived]
         retest = [r for r in results if not r.waived]
-        reasons: list[Reason] = [
-            r.model_copy(update={"test": res.code}) for res in results for r in res.reasons
-        ]
+        reasons: list[Reason] = [with_test(r, res.code) for res in results for r in res.reasons]
         tests = self.rules.tests
         status: Status
         if not retest:

@@ -4,6 +4,7 @@ that passes them all, and explain the rest."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from labrecog.check.facts import CaseFacts
 from labrecog.check.identity import Candidate
@@ -14,7 +15,7 @@ from labrecog.check.status import check_status
 from labrecog.check.timing import check_time
 from labrecog.compile.compiled import CTest
 from labrecog.model.decision import Reason
-from labrecog.output.reasons import make_reason
+from labrecog.output.reasons import make_reason, reason_with_message
 
 __all__ = ["TestOutcome", "assess_test"]
 
@@ -27,10 +28,9 @@ class TestOutcome:
     reasons: tuple[Reason, ...]
 
 
-def _freshness(c: Candidate) -> tuple[object, ...]:
+def _freshness(c: Candidate) -> tuple[datetime, datetime, str]:
     # Freshest collection first; ties broken by report time, then id: input order never matters.
-    p = c.prior
-    return (p.collected_at, p.reported_at or p.collected_at, p.id)
+    return c.freshness
 
 
 def assess_test(
@@ -87,12 +87,13 @@ def assess_test(
 
     ordered = sorted(candidates, key=_freshness, reverse=True)
     used: Candidate | None = None
+    superseded = ""
     reasons: list[Reason] = []
     for cand in ordered:
         prior = cand.prior
         if used is not None:
             # Older than the result in use: it would not be used whatever its checks say.
-            reasons.append(make_reason("superseded", lang, result_id=prior.id, used=used.prior.id))
+            reasons.append(reason_with_message("superseded", superseded, prior.id))
             continue
         found: list[Reason] = []
         if cand.conflict:
@@ -116,6 +117,7 @@ def assess_test(
             reasons.extend(found)
         else:
             used = cand
+            superseded = make_reason("superseded", lang, used=prior.id).message
     if used is None:
         return TestOutcome(test.code, False, None, tuple(reasons))
     return TestOutcome(test.code, True, used.prior.id, tuple(reasons))
