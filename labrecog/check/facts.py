@@ -7,6 +7,7 @@ because guessing either way could loosen a rule that was meant to apply.
 
 from __future__ import annotations
 
+from calendar import timegm
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -31,6 +32,7 @@ class CaseFacts:
     case: Case
     lang: Lang
     ordered_at: datetime
+    ordered_us: int
     order_date: date
     age: int | None
     sex: str | None
@@ -58,6 +60,7 @@ class CaseFacts:
             case=case,
             lang=lang,
             ordered_at=ordered_at,
+            ordered_us=timegm(ordered_at.utctimetuple()) * 1_000_000 + ordered_at.microsecond,
             order_date=order_date,
             age=age,
             sex=sex,

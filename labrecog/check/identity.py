@@ -6,20 +6,26 @@ and its LOINC name different tests the result is ambiguous, and it is used for n
 
 from __future__ import annotations
 
+from calendar import timegm
 from datetime import datetime
 from typing import NamedTuple
 
 from labrecog.compile.compiled import CompiledRules
 from labrecog.model.case import PriorResult
 
-__all__ = ["Candidate", "index_priors"]
+__all__ = ["Candidate", "index_priors", "micros"]
+
+
+def micros(moment: datetime) -> int:
+    """Exact UTC microseconds since the epoch: integer comparisons, no float rounding."""
+    return timegm(moment.utctimetuple()) * 1_000_000 + moment.microsecond
 
 
 class Candidate(NamedTuple):
-    """A prior result that measures a test, with its freshness key computed once."""
+    """A prior result that measures a test, with its times as exact integers, once."""
 
     prior: PriorResult
-    freshness: tuple[datetime, datetime, str]
+    freshness: tuple[int, int, str]  # (collected, reported, id): freshest sorts last
     conflict: tuple[str, ...] = ()  # the tests its code and LOINC disagree on
 
 
@@ -36,7 +42,9 @@ def index_priors(
         code = prior.code
         by_code = result_codes.get(code) if code is not None else None
         by_loinc = loinc.get(prior.loinc) if prior.loinc is not None else None
-        fresh = (prior.collected_at, prior.reported_at or prior.collected_at, prior.id)
+        collected = micros(prior.collected_at)
+        reported = micros(prior.reported_at) if prior.reported_at is not None else collected
+        fresh = (collected, reported, prior.id)
         if by_code is not None and (by_loinc is None or by_loinc == by_code):
             target = by_code
         elif by_code is None and code is None and by_loinc is not None:

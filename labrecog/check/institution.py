@@ -32,7 +32,11 @@ def region_covers(scope: str, region: str | None, ordering: str | None) -> bool:
 def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: list[Reason]) -> None:
     # A patient's results come from few labs: judge each (lab, mark, test) once per case.
     inst = prior.institution
-    key = (inst.id, inst.level, inst.region, prior.mark, test.code)
+    entry = facts.rules.institutions.get(inst.id)
+    if entry is not None and entry.level is not None and entry.region is not None:
+        key: tuple[object, ...] = (inst.id, prior.mark, test.code)  # the registry decides
+    else:
+        key = (inst.id, inst.level, inst.region, prior.mark, test.code)
     found = facts.memo.get(key)
     if found is None:
         found = _findings(inst, prior.mark, test, facts)

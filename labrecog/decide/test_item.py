@@ -4,7 +4,6 @@ that passes them all, and explain the rest."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from labrecog.check.facts import CaseFacts
 from labrecog.check.identity import Candidate
@@ -28,7 +27,7 @@ class TestOutcome:
     reasons: tuple[Reason, ...]
 
 
-def _freshness(c: Candidate) -> tuple[datetime, datetime, str]:
+def _freshness(c: Candidate) -> tuple[int, int, str]:
     # Freshest collection first; ties broken by report time, then id: input order never matters.
     return c.freshness
 
@@ -108,7 +107,7 @@ def assess_test(
                 )
             )
         check_status(prior, facts, found)
-        check_time(prior, policy, facts, found)
+        check_time(cand, policy, facts, found)
         value = check_indicator(prior, test, facts, found)
         check_reference_range(prior, test, policy, facts, found)
         check_value_flags(prior, test, value, policy, facts, found)
