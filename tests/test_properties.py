@@ -1,10 +1,19 @@
-"""Property tests over the demo rule set (PRODUCT.md §2): fail closed, no error becomes a
-waiver, order independence, unit invariance, monotone age, savings bounds, determinism.
+"""Property tests over the demo rule set (PRODUCT.md §2).
 
-Cases are generated over the demo catalogue. A generated prior result starts from a
-per-test template that passes every check and then has a few fields *broken* (drawn from
-plausible and implausible values), so hypothesis shrinks failures towards a valid case
-with the fewest broken fields.
+1. fail closed: one breakage of a waivable case never waives, and says why;
+2. no error becomes a waiver: arbitrary cases decide or raise InputError, and every waiver
+   rests on a usable prior (plus: every candidate prior is used or explained);
+3. order independence: of prior results (byte for byte), of test lines (total, statuses),
+   of the UTC offset timestamps are written in;
+4. unit invariance: mmol/L vs mg/dL, HbA1c % vs mmol/mol, U/L vs ukat/L;
+5. monotone in age: a younger copy of a used prior is still used;
+6. savings: bounded by prices, exact when nothing is ordered twice;
+7. determinism: twice, and on a fresh engine, the same bytes.
+
+A generated prior result starts from a per-test template that passes every check and then
+has a few fields *broken* (drawn from plausible and implausible values); the order-level
+fields likewise. Hypothesis therefore shrinks a failure towards a valid case with the
+fewest broken fields.
 """
 
 from __future__ import annotations
@@ -20,11 +29,10 @@ import pytest
 from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
-from labrecog import REASON_CODES, Case, Decision, Engine, InputError
+from labrecog import REASON_CODES, Case, Decision, Engine, InputError, Reason
 from tests.builders import DELETE, DEMO, ORDERED_AT, case, demo_engine, item, prior
 
 ENGINE = demo_engine()
-FRESH = Engine.from_path(DEMO)  # a second, independently built engine (own memo tables)
 RULES = ENGINE.rules
 ORDERED = datetime.fromisoformat(ORDERED_AT)
 USABLE = frozenset({"final", "amended", "corrected"})
@@ -709,10 +717,8 @@ def _child(draw: Draw) -> tuple[dict[str, Any], str]:
 
 
 def _birth_unknown(draw: Draw) -> tuple[dict[str, Any], str]:
-    birth = draw(
-        st.sampled_from([DELETE, None, "2025-03-03", "2030-01-01"])
-    )  # absent, or after the order: the age band of the 'children' rule is undecidable
-    return _glu_case(patient__birth_date=birth)
+    # no birth date: the age band of the 'children' rule is undecidable
+    return _glu_case(patient__birth_date=draw(st.sampled_from([DELETE, None])))
 
 
 def _tsh_method(draw: Draw) -> tuple[dict[str, Any], str]:
@@ -798,7 +804,11 @@ def test_breakage_bases_waive(base: str) -> None:
 def test_single_breakage_never_waives(data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(sorted(BREAKAGES)), label="breakage")
     broken, code = BREAKAGES[name](data.draw)
-    entry = item(broken, code)
+    try:
+        entry = item(broken, code)
+    except InputError:
+        event(f"{name}: refused as input error")  # not decided at all: also fail closed
+        return
     assert entry["status"] != "waive", (name, entry)
     assert entry["reasons"], (name, entry)
     assert all(r["code"] in REASON_CODES for r in entry["reasons"])
@@ -884,6 +894,68 @@ def test_no_error_becomes_a_waiver(data: dict[str, Any]) -> None:
             assert entry.status != "partial"
 
 
+# Reasons that stop a test before its candidates are looked at.
+_BLOCKERS = frozenset(
+    {"not_recognisable", "condition_undecidable", "exception", "no_authorization"}
+)
+
+
+def _check_explained(
+    parsed: Case, code: str, reasons: tuple[Reason, ...], used: str | None
+) -> None:
+    """Every shared prior of this analyte is either the one used or named by a reason."""
+    if any(r.code in _BLOCKERS for r in reasons):
+        return
+    named = {r.result_id for r in reasons}
+    for p in parsed.prior_results:
+        by_code = set(RULES.resolve_result_code(p.code)) if p.code is not None else set()
+        by_loinc = {RULES.loinc[p.loinc]} if p.loinc in RULES.loinc else set()
+        if p.shared and code in by_code | by_loinc and p.id != used:
+            assert p.id in named, f"{code}: candidate {p.id} is neither used nor explained"
+
+
+# Falsifying example: LIPID (partial ordering not allowed) with one TC prior that passes
+# every check and no TRIG prior. The panel is re-tested and its only reason is TRIG's
+# no_prior; R-1, the TC result that was in fact recognisable, is neither listed as used
+# (``waived`` is dropped for a retest panel) nor named by any reason.
+_LIPID_EXAMPLE = case(
+    prior(
+        code="TC",
+        loinc="2093-3",
+        value=4.5,
+        unit="mmol/L",
+        reference_range={"low": 2.8, "high": 5.2, "unit": "mmol/L"},
+    ),
+    tests=["LIPID"],
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: _Order.panel (labrecog/decide/order.py:100-127) re-tests a panel that may "
+    "not be ordered partially without naming the components' recognisable priors: "
+    "PRODUCT.md §2.2 wants every item to carry the id of each prior it relied on or rejected",
+)
+@settings(max_examples=150, deadline=None)
+@example(data=_LIPID_EXAMPLE)
+@given(data=cases(max_perturbed=1))
+def test_every_candidate_is_used_or_explained(data: dict[str, Any]) -> None:
+    try:
+        decision = ENGINE.evaluate(data)
+    except InputError:
+        return
+    parsed = ENGINE.validate_case(data)
+    for ordered, entry in zip(parsed.tests, decision.items, strict=True):
+        code = RULES.order_codes.get(ordered.code)
+        if code in RULES.tests:
+            _check_explained(parsed, code, entry.reasons, entry.result_id)
+        elif code in RULES.panels:
+            used = {w.code: w.result_id for w in entry.waived or ()}
+            for comp in RULES.panels[code].components:
+                mine = tuple(r for r in entry.reasons if r.test == comp)
+                _check_explained(parsed, comp, mine, used.get(comp))
+
+
 # --------------------------------------------------------------------------- 3. order independence
 
 
@@ -961,10 +1033,10 @@ def _essence(decision: Decision) -> list[tuple[Any, ...]]:
     ]
 
 
-# Falsifying example: the order is placed on 2025-01-01 at 07:00 in Lanzhou (the rule set's
+# Regression example: the order is placed on 2025-01-01 at 07:00 in Lanzhou (the rule set's
 # timezone is Asia/Shanghai); XNCH's registry entry is valid until 2024-12-31. Written with
 # +08:00 the lab is refused (quality_not_assured); the same instants written in UTC
-# (ordered_at 2024-12-31T23:00:00+00:00) make the order date 2024-12-31 and GLU is waived.
+# (ordered_at 2024-12-31T23:00:00+00:00) once made the order date 2024-12-31 and waived GLU.
 _OFFSET_EXAMPLE = case(
     prior(
         institution={"id": "XNCH", "region": "630100", "level": 3},
@@ -976,12 +1048,6 @@ _OFFSET_EXAMPLE = case(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: CaseFacts.of (labrecog/check/facts.py:50) takes the order date (patient age, "
-    "registry valid_until) in whatever UTC offset ordered_at was written in, not in the rule "
-    "set's timezone; the same instant written in UTC can waive on an expired lab",
-)
 @settings(max_examples=100, deadline=None)
 @example(data=_OFFSET_EXAMPLE, offset=UTC)
 @given(data=cases(max_perturbed=1), offset=st.sampled_from(OFFSETS))
@@ -993,6 +1059,27 @@ def test_offset_timestamps_are_written_in_does_not_matter(
     except InputError:
         return
     assert _essence(ENGINE.evaluate(_shift_offsets(data, offset))) == expected
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Case._integrity (labrecog/model/case.py:195) compares birth_date with "
+    "ordered_at.date() in the offset ordered_at was written in, while CaseFacts.of asks "
+    "calendar questions in the rule set's timezone: a newborn's order written in UTC is "
+    "refused as 'birth_date is after the order'",
+)
+@settings(max_examples=50, deadline=None)
+# Falsifying example: ordered 2025-03-02 01:00 in Lanzhou (Asia/Shanghai), patient born that
+# day; written as 2025-03-01T17:00:00+00:00 it raises InputError, as +08:00 it is decided.
+@example(offset=UTC, hour=1)
+@given(offset=st.sampled_from(OFFSETS), hour=st.integers(min_value=0, max_value=23))
+def test_birth_on_the_order_day_is_accepted_in_any_offset(offset: timezone, hour: int) -> None:
+    assert RULES.timezone is not None
+    local = datetime(2025, 3, 2, hour, tzinfo=RULES.timezone)
+    newborn = case(patient__birth_date="2025-03-02", ordered_at=_iso(local))
+    expected = _essence(ENGINE.evaluate(newborn))
+    shifted = dict(newborn, ordered_at=_iso(local.astimezone(offset)))
+    assert _essence(ENGINE.evaluate(shifted)) == expected
 
 
 # --------------------------------------------------------------------------- 4. unit invariance
@@ -1013,13 +1100,13 @@ def _invariance_case(
     value: float,
     low: float,
     high: float,
-    range_unit: str | None = None,
+    range_unit: str | None = "",
 ) -> dict[str, Any]:
-    """A single-prior case; the range is in ``range_unit``, or in ``unit`` when None
-    (then the range states no unit of its own half of the time: it defaults to ``unit``)."""
+    """A single-prior case. The range is in ``range_unit`` ("" = the value's unit, stated;
+    None = no unit stated, which means the value's unit)."""
     rng: dict[str, Any] = {"low": low, "high": high}
     if range_unit is not None:
-        rng["unit"] = range_unit
+        rng["unit"] = range_unit or unit
     return case(
         prior(
             code=code,
@@ -1027,7 +1114,7 @@ def _invariance_case(
             specimen=specimen,
             unit=unit,
             value=value,
-            reference_range=rng if range_unit is not None else {**rng, "unit": unit},
+            reference_range=rng,
         ),
         tests=[code],
     )
@@ -1049,22 +1136,18 @@ def test_glucose_mmol_and_mg_agree(data: st.DataObject) -> None:
     low = _away(data.draw, 2.5, 5.0, (3.68, 4.12), "low")
     high = _away(data.draw, 5.2, 8.0, (5.88, 6.32), "high")
     molar = _invariance_case("GLU", "2345-7", "serum", "mmol/L", value, low, high)
+    k = GLU_PER_MMOL
+    mass = _invariance_case("GLU", "2345-7", "serum", "mg/dL", value * k, low * k, high * k)
+    assert _verdict(mass, "GLU") == _verdict(molar, "GLU")
+    # the value and its reference range may also be reported in different units
     unit = data.draw(st.sampled_from(["mmol/L", "mg/dL"]), "value unit")
-    range_unit = data.draw(st.sampled_from(["mmol/L", "mg/dL"]), "range unit")
-    vf = GLU_PER_MMOL if unit == "mg/dL" else 1.0
-    rf = GLU_PER_MMOL if range_unit == "mg/dL" else 1.0
+    range_unit = data.draw(st.sampled_from(["mmol/L", "mg/dL", None]), "range unit")
+    vf = k if unit == "mg/dL" else 1.0
+    rf = k if (range_unit or unit) == "mg/dL" else 1.0
     mixed = _invariance_case(
         "GLU", "2345-7", "serum", unit, value * vf, low * rf, high * rf, range_unit
     )
-    mass = (
-        _invariance_case(
-            "GLU", "2345-7", "serum", "mg/dL", value * vf, low * GLU_PER_MMOL, high * GLU_PER_MMOL
-        )
-        if unit == "mg/dL"
-        else mixed
-    )
     assert _verdict(mixed, "GLU") == _verdict(molar, "GLU")
-    assert _verdict(mass, "GLU") == _verdict(molar, "GLU")
 
 
 @settings(max_examples=150, deadline=None)
@@ -1224,11 +1307,12 @@ def test_savings_follow_prices_when_nothing_is_ordered_twice(data: dict[str, Any
 # --------------------------------------------------------------------------- 7. determinism
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=cases(mangle=True))
 def test_same_case_same_bytes(data: dict[str, Any]) -> None:
     snapshot = copy.deepcopy(data)
-    fresh = _outcome(FRESH, data)
+    # a fresh engine has empty memo tables; ENGINE has seen every earlier example
+    fresh = _outcome(Engine.from_path(DEMO), data)
     first = _outcome(ENGINE, data)
     second = _outcome(ENGINE, data)
     assert first == second == fresh

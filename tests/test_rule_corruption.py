@@ -4,6 +4,7 @@ execution, never a hang on YAML tricks."""
 
 from __future__ import annotations
 
+import decimal
 import re
 import shutil
 import tempfile
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from labrecog import Decision, Engine, InputError, RulesetError
@@ -103,7 +104,12 @@ def corrupted(draw: st.DrawFn) -> tuple[str, bytes, str]:
     elif kind in ("python_tag", "replace_value"):
         spots = list(VALUE_LINE.finditer(text))
         spot = draw(st.sampled_from(spots))
-        value = PAYLOAD if kind == "python_tag" else draw(st.sampled_from(SCALARS))
+        scalars = SCALARS
+        if spot.group(1).strip() == "price:":
+            # Huge prices crash (xfail test_any_price_text_loads_or_raises_ruleset_error);
+            # kept out here so this property is not flaky. Drop this once that is fixed.
+            scalars = tuple(v for v in SCALARS if v != "1e999")
+        value = PAYLOAD if kind == "python_tag" else draw(st.sampled_from(scalars))
         out = (text[: spot.start(2)] + value + text[spot.end(2) :]).encode(
             "utf-8", errors="surrogatepass"
         )
@@ -148,6 +154,78 @@ def test_corrupted_rules_load_or_raise_ruleset_error(corruption: tuple[str, byte
         # A rule set that loads must also decide (or refuse the input), nothing else.
         try:
             decision = engine.evaluate(case(prior(), tests=["GLU", "LFT", "LIPID", "NOPE"]))
+        except InputError:
+            return
+        assert isinstance(decision, Decision)
+
+
+# --------------------------------------------------------------------------- prices
+
+PRICE_LINE = re.compile(r'^(\s*price: )"[0-9.]+"[ \t]*$', re.M)
+CROSS_CHECK = case(
+    prior(),
+    prior(
+        id="R-2",
+        code="CREA",
+        loinc="2160-0",
+        value=80.0,
+        unit="umol/L",
+        reference_range={"low": 57.0, "high": 111.0, "unit": "umol/L"},
+    ),
+    tests=["GLU", "CREA", "LFT", "LIPID"],
+)
+
+
+@st.composite
+def price_texts(draw: st.DrawFn) -> str:
+    """A price as a rule author might write it, plausible or not, quoted or bare."""
+    digits = st.text(alphabet="0123456789", min_size=1, max_size=40)
+    amount = draw(
+        st.one_of(
+            st.decimals(allow_nan=False, allow_infinity=False, places=2).map(str),
+            st.builds(lambda a, b: f"{a}.{b}", digits, digits),
+            st.builds(
+                lambda m, e: f"{m}e{e}",
+                st.integers(min_value=0, max_value=99),
+                st.integers(min_value=-40, max_value=1000),
+            ),
+            st.sampled_from(["NaN", "sNaN", "Infinity", "-0.00", "1_000.00", " 5.00 ", "5.001"]),
+        )
+    )
+    return draw(st.sampled_from([f'"{amount}"', amount]))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=decimal.InvalidOperation,
+    reason="BUG: prices whose quantized value needs more than 28 digits raise "
+    "decimal.InvalidOperation: at load in _check_price (labrecog/compile/compiler.py:185), "
+    "and for prices that load, when the savings are summed and quantized in _Order.money "
+    "(labrecog/decide/order.py:50); _money (labrecog/load/schema.py:98) accepts any finite "
+    "amount",
+)
+@settings(max_examples=100, deadline=None, report_multiple_bugs=False)
+# Falsifying examples (every price line of catalogue.yaml set to the text):
+#   price: "1e26"  -> Engine.from_path raises decimal.InvalidOperation (compiler.py:185);
+#   price: "99999999999999999999999999.00" loads, then evaluate() of GLU + CREA with two
+#   waivable priors raises decimal.InvalidOperation (order.py:50).
+@example(price='"1e26"')
+@example(price='"99999999999999999999999999.00"')
+@given(price=price_texts())
+def test_any_price_text_loads_or_raises_ruleset_error(price: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "rules"
+        shutil.copytree(DEMO, folder)
+        catalogue = folder / "catalogue.yaml"
+        text = catalogue.read_text(encoding="utf-8")
+        catalogue.write_text(PRICE_LINE.sub(lambda m: m.group(1) + price, text), encoding="utf-8")
+        try:
+            engine = Engine.from_path(folder)
+        except RulesetError as exc:
+            _check_problems(exc, folder)
+            return
+        try:
+            decision = engine.evaluate(CROSS_CHECK)
         except InputError:
             return
         assert isinstance(decision, Decision)
