@@ -162,6 +162,15 @@ ROWS: list[Row] = [
         code="PCT",
     ),
     retest("no_prior", case(tests=["GLU"]), {"no_prior": None}),
+    retest(
+        "partial_not_allowed_names_the_usable_component",
+        case(
+            prior(code="TC", loinc="2093-3", value=4.0, reference_range={"high": 5.2}),
+            tests=["LIPID"],
+        ),
+        {"partial_not_allowed": R1, "no_prior": None},
+        code="LIPID",
+    ),
     # --- time
     waive("age_exactly_max_age", case(prior(**collected(SEVEN_DAYS)))),
     retest("one_second_too_old", case(prior(**collected(SEVEN_DAYS_AND_1S))), {"too_old": R1}),
@@ -244,6 +253,15 @@ ROWS: list[Row] = [
         "on_insulin_glucose_3d",
         case(prior(), context__flags=["on_insulin"]),
         {"too_old": R1},
+    ),
+    retest(
+        "on_insulin_on_the_ordered_item_also_tightens_the_limit",
+        case(prior(), tests=[{"code": "GLU", "flags": ["on_insulin"]}]),
+        {"too_old": R1},
+    ),
+    waive(
+        "on_insulin_on_another_item_does_not_touch_glucose",
+        case(prior(), tests=["GLU", {"code": "K", "flags": ["on_insulin"]}]),
     ),
     waive(
         "on_insulin_glucose_exactly_3d",

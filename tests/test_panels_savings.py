@@ -161,7 +161,10 @@ def test_lipid_partial_not_allowed() -> None:
     assert lipid["saving"] == "0.00"
     assert "waived" not in lipid
     assert "retest" not in lipid
-    assert [(r["code"], r["test"]) for r in lipid["reasons"]] == [("no_prior", "TRIG")]
+    assert [(r["code"], r["test"], r.get("result_id")) for r in lipid["reasons"]] == [
+        ("no_prior", "TRIG", None),
+        ("partial_not_allowed", "TC", "R-TC"),
+    ]
 
 
 def test_lipid_all_waived() -> None:

@@ -930,12 +930,6 @@ _LIPID_EXAMPLE = case(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _Order.panel (labrecog/decide/order.py:100-127) re-tests a panel that may "
-    "not be ordered partially without naming the components' recognisable priors: "
-    "PRODUCT.md §2.2 wants every item to carry the id of each prior it relied on or rejected",
-)
 @settings(max_examples=150, deadline=None)
 @example(data=_LIPID_EXAMPLE)
 @given(data=cases(max_perturbed=1))
@@ -1061,13 +1055,6 @@ def test_offset_timestamps_are_written_in_does_not_matter(
     assert _essence(ENGINE.evaluate(_shift_offsets(data, offset))) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Case._integrity (labrecog/model/case.py:195) compares birth_date with "
-    "ordered_at.date() in the offset ordered_at was written in, while CaseFacts.of asks "
-    "calendar questions in the rule set's timezone: a newborn's order written in UTC is "
-    "refused as 'birth_date is after the order'",
-)
 @settings(max_examples=50, deadline=None)
 # Falsifying example: ordered 2025-03-02 01:00 in Lanzhou (Asia/Shanghai), patient born that
 # day; written as 2025-03-01T17:00:00+00:00 it raises InputError, as +08:00 it is decided.

@@ -16,7 +16,9 @@ from labrecog.model.case import Case
 from labrecog.model.decision import Reason
 from labrecog.output.messages import Lang
 
-__all__ = ["CaseFacts", "completed_years"]
+__all__ = ["CaseFacts", "Matches", "completed_years"]
+
+Matches = tuple[tuple[CCondition, ...], tuple[tuple[CCondition, str], ...]]
 
 
 def completed_years(birth: date, on: date) -> int:
@@ -41,7 +43,8 @@ class CaseFacts:
     flags: frozenset[str]
     matched: tuple[CCondition, ...]
     undecidable: tuple[tuple[CCondition, str], ...]
-    _policies: dict[str, Policy] = field(default_factory=dict)
+    _policies: dict[tuple[str, frozenset[str]], Policy] = field(default_factory=dict)
+    _by_flags: dict[frozenset[str], Matches] = field(default_factory=dict)
     memo: dict[tuple[object, ...], tuple[Reason, ...]] = field(default_factory=dict)
 
     @classmethod
@@ -70,19 +73,31 @@ class CaseFacts:
             matched=(),
             undecidable=(),
         )
+        facts.matched, facts.undecidable = facts._matches(facts.flags)
+        return facts
+
+    def conditions(self, item_flags: frozenset[str]) -> Matches:
+        """Conditions matched with an ordered item's own flags added to the order's."""
+        if not item_flags:
+            return self.matched, self.undecidable
+        found = self._by_flags.get(item_flags)
+        if found is None:
+            found = self._matches(self.flags | item_flags)
+            self._by_flags[item_flags] = found
+        return found
+
+    def _matches(self, flags: frozenset[str]) -> Matches:
         matched: list[CCondition] = []
         undecidable: list[tuple[CCondition, str]] = []
-        for cond in rules.conditions:
-            verdict = facts._match(cond)
+        for cond in self.rules.conditions:
+            verdict = self._match(cond, flags)
             if verdict is True:
                 matched.append(cond)
             elif verdict is not False:
                 undecidable.append((cond, verdict))
-        facts.matched = tuple(matched)
-        facts.undecidable = tuple(undecidable)
-        return facts
+        return tuple(matched), tuple(undecidable)
 
-    def _match(self, cond: CCondition) -> bool | str:
+    def _match(self, cond: CCondition, flags: frozenset[str]) -> bool | str:
         """True, False, or the name of the missing datum that makes it undecidable."""
         missing: str | None = None
         if cond.settings:
@@ -91,11 +106,11 @@ class CaseFacts:
                 missing = "context.setting"
             elif setting not in cond.settings:
                 return False
-        if cond.flags_any and not (cond.flags_any & self.flags):
+        if cond.flags_any and not (cond.flags_any & flags):
             return False
-        if cond.flags_all and not cond.flags_all <= self.flags:
+        if cond.flags_all and not cond.flags_all <= flags:
             return False
-        if cond.flags_none & self.flags:
+        if cond.flags_none & flags:
             return False
         if cond.institutions and self.case.institution.id not in cond.institutions:
             return False
@@ -123,13 +138,14 @@ class CaseFacts:
                 return False
         return missing if missing is not None else True
 
-    def policy(self, test: CTest) -> Policy:
+    def policy(self, test: CTest, item_flags: frozenset[str] = frozenset()) -> Policy:
         """Defaults < category < test < matching conditions in file order (later wins)."""
-        found = self._policies.get(test.code)
+        key = (test.code, item_flags)
+        found = self._policies.get(key)
         if found is None:
             found = test.policy
-            for cond in self.matched:
+            for cond in self.conditions(item_flags)[0]:
                 if cond.targets is None or test.code in cond.targets:
                     found = cond.override.apply(found, cond.id)
-            self._policies[test.code] = found
+            self._policies[key] = found
         return found

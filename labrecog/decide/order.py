@@ -99,6 +99,18 @@ class _Order:
             base = max(_ZERO, panel.price - sum((tests[r.code].price for r in retest), _ZERO))
         else:
             status, base = "retest", _ZERO
+            panel_name = panel.name_zh if self.facts.lang == "zh" else panel.name_en
+            for r in waived:
+                reasons.append(
+                    make_reason(
+                        "partial_not_allowed",
+                        self.facts.lang,
+                        result_id=r.result_id,
+                        test=r.code,
+                        name=tests[r.code].name(self.facts.lang),
+                        panel=panel_name,
+                    )
+                )
         saving = base
         if status != "retest":
             if panel.code in self.credited:

@@ -37,11 +37,11 @@ def assess_test(
 ) -> TestOutcome:
     lang = facts.lang
     name = test.name(lang)
-    policy = facts.policy(test)
+    policy = facts.policy(test, item_flags)
     blockers: list[Reason] = []
     if not policy.recognisable:
         blockers.append(make_reason("not_recognisable", lang, name=name))
-    for cond, missing in facts.undecidable:
+    for cond, missing in facts.conditions(item_flags)[1]:
         if cond.targets is None or test.code in cond.targets:
             blockers.append(
                 make_reason(

@@ -106,6 +106,8 @@ def _money(value: Any) -> Decimal:
         raise PydanticCustomError("money", "a price must be a finite amount")
     if amount < 0:
         raise PydanticCustomError("money", "a price cannot be negative")
+    if amount.adjusted() >= 12:
+        raise PydanticCustomError("money", "a price of 10^12 or more is not plausible")
     return amount
 
 

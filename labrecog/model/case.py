@@ -190,9 +190,11 @@ class Case(_Model):
     prior_results: tuple[PriorResult, ...] = Field(default=(), max_length=100_000)
 
     @model_validator(mode="after")
-    def _integrity(self) -> Case:
+    def _integrity(self, info: ValidationInfo) -> Case:
         birth = self.patient.birth_date
-        if birth is not None and birth > self.ordered_at.date():
+        tz: tzinfo | None = (info.context or {}).get("timezone")
+        ordered = self.ordered_at.astimezone(tz) if tz is not None else self.ordered_at
+        if birth is not None and birth > ordered.date():
             raise PydanticCustomError(
                 "chronology", "birth_date is after the order", {"path": "patient.birth_date"}
             )

@@ -45,6 +45,7 @@ ReasonCode = Literal[
     "superseded",
     "duplicate_order",
     "condition_undecidable",
+    "partial_not_allowed",
 ]
 
 _set = object.__setattr__

@@ -179,6 +179,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{name} is also ordered as part of {other}; its saving is counted once",
         "{name} 在 {other} 中重复开立，节省金额只计一次",
     ),
+    "partial_not_allowed": (
+        "{name} could be recognised from this result, but {panel} is not ordered in parts",
+        "{name} 本可采用该结果，但 {panel} 不可拆分开立",
+    ),
     "condition_undecidable": (
         "condition {condition} depends on {missing}, which the case does not give",
         "条件 {condition} 需要 {missing}，病例未提供",
