@@ -7,10 +7,10 @@ because guessing either way could loosen a rule that was meant to apply.
 
 from __future__ import annotations
 
-from calendar import timegm
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from labrecog.check.identity import micros
 from labrecog.compile.compiled import CCondition, CompiledRules, CTest, Policy
 from labrecog.model.case import Case
 from labrecog.model.decision import Reason
@@ -63,7 +63,7 @@ class CaseFacts:
             case=case,
             lang=lang,
             ordered_at=ordered_at,
-            ordered_us=timegm(ordered_at.utctimetuple()) * 1_000_000 + ordered_at.microsecond,
+            ordered_us=micros(ordered_at),
             order_date=order_date,
             age=age,
             sex=sex,

@@ -6,8 +6,7 @@ and its LOINC name different tests the result is ambiguous, and it is used for n
 
 from __future__ import annotations
 
-from calendar import timegm
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from labrecog.compile.compiled import CompiledRules
@@ -16,9 +15,13 @@ from labrecog.model.case import PriorResult
 __all__ = ["Candidate", "index_priors", "micros"]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def micros(moment: datetime) -> int:
     """Exact UTC microseconds since the epoch: integer comparisons, no float rounding."""
-    return timegm(moment.utctimetuple()) * 1_000_000 + moment.microsecond
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 class Candidate(NamedTuple):
@@ -30,9 +33,13 @@ class Candidate(NamedTuple):
 
 
 def index_priors(
-    rules: CompiledRules, priors: tuple[PriorResult, ...]
+    rules: CompiledRules, priors: tuple[PriorResult, ...], wanted: frozenset[str]
 ) -> dict[str, list[Candidate]]:
-    """Group shared results by the test they measure; unresolvable results measure nothing."""
+    """Group shared results by the test they measure, for the ``wanted`` (ordered) tests.
+
+    Unresolvable results measure nothing; results of tests nobody ordered are skipped
+    before any work is spent on them.
+    """
     out: dict[str, list[Candidate]] = {}
     result_codes = rules.result_codes
     loinc = rules.loinc
@@ -42,27 +49,28 @@ def index_priors(
         code = prior.code
         by_code = result_codes.get(code) if code is not None else None
         by_loinc = loinc.get(prior.loinc) if prior.loinc is not None else None
-        collected = micros(prior.collected_at)
-        reported = micros(prior.reported_at) if prior.reported_at is not None else collected
-        fresh = (collected, reported, prior.id)
+        conflict: tuple[str, ...] = ()
         if by_code is not None and (by_loinc is None or by_loinc == by_code):
-            target = by_code
+            targets: tuple[str, ...] = (by_code,)
         elif by_code is None and code is None and by_loinc is not None:
-            target = by_loinc
+            targets = (by_loinc,)
         else:
             tests = set(rules.resolve_result_code(code) if code is not None else ())
             if by_loinc is not None:
                 tests.add(by_loinc)
-            if len(tests) == 1:
-                target = tests.pop()
+            targets = tuple(sorted(tests))
+            if len(targets) > 1:
+                conflict = targets
+        targets = tuple(t for t in targets if t in wanted)
+        if not targets:
+            continue
+        collected = micros(prior.collected_at)
+        reported = micros(prior.reported_at) if prior.reported_at is not None else collected
+        candidate = Candidate(prior, (collected, reported, prior.id), conflict)
+        for target in targets:
+            found = out.get(target)
+            if found is None:
+                out[target] = [candidate]
             else:
-                conflict = tuple(sorted(tests))
-                for test in conflict:
-                    out.setdefault(test, []).append(Candidate(prior, fresh, conflict))
-                continue
-        found = out.get(target)
-        if found is None:
-            out[target] = [Candidate(prior, fresh)]
-        else:
-            found.append(Candidate(prior, fresh))
+                found.append(candidate)
     return out

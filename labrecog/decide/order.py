@@ -29,10 +29,12 @@ _ZERO = Decimal(0)
 
 
 class _Order:
-    def __init__(self, facts: CaseFacts) -> None:
+    def __init__(self, facts: CaseFacts, wanted: frozenset[str]) -> None:
         self.facts = facts
         self.rules = facts.rules
-        self.index: dict[str, list[Candidate]] = index_priors(facts.rules, facts.case.prior_results)
+        self.index: dict[str, list[Candidate]] = index_priors(
+            facts.rules, facts.case.prior_results, wanted
+        )
         self.outcomes: dict[tuple[str, frozenset[str]], TestOutcome] = {}
         self.credited: dict[str, str] = {}  # analyte or panel code -> ordered code credited
         self.quantum = facts.rules.quantum
@@ -146,7 +148,14 @@ class _Order:
 
 def decide_order(facts: CaseFacts) -> Decision:
     rules = facts.rules
-    order = _Order(facts)
+    wanted: set[str] = set()
+    for ordered in facts.case.tests:
+        code = rules.order_codes.get(ordered.code)
+        if code in rules.panels:
+            wanted.update(rules.panels[code].components)
+        elif code is not None:
+            wanted.add(code)
+    order = _Order(facts, frozenset(wanted))
     items: list[DecisionItem | None] = [None] * len(facts.case.tests)
     panels: list[tuple[int, OrderedItem, CPanel]] = []
     for i, ordered in enumerate(facts.case.tests):
