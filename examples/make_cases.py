@@ -428,7 +428,8 @@ def cases() -> list[Case | Bad]:
         )
     )
 
-    # Triglycerides only preliminary: the lipid panel cannot be split, so it is repeated.
+    # Triglycerides only preliminary: the lipid panel cannot be split, so it is repeated,
+    # and the usable cholesterol is named (partial_not_allowed).
     add(
         case(
             "O-2025-000303",
@@ -441,7 +442,7 @@ def cases() -> list[Case | Bad]:
             ],
             patient={"id": "P-011", "sex": "female", "birth_date": "1981-01-27"},
             expect={"LIPID": "retest"},
-            shows={"result_status"},
+            shows={"result_status", "partial_not_allowed"},
             note="LIPID retest: partial not allowed, triglycerides only preliminary",
         )
     )  # fmt: skip
@@ -808,7 +809,7 @@ def check(path: Path) -> int:
                 problems.append(f"line {number}: expected an invalid_input record, got {record}")
             elif item.path != err["path"]:
                 problems.append(f"line {number}: error path {err['path']!r}, not {item.path!r}")
-            print(f"{number:>4}  {str(record.get('order_id')):<14} {'-':>7}  ERROR {err}")
+            print(f"{number:>4}  {record.get('order_id')!s:<14} {'-':>7}  ERROR {err}")
             continue
         if "error" in record:
             problems.append(f"line {number}: unexpected error {record['error']}")
