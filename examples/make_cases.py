@@ -535,8 +535,9 @@ def cases() -> list[Case | Bad]:
     )
 
     # TSH needs a CLIA/ECLIA method: an RIA result is refused; a CLIA result in μIU/mL is
-    # refused too — an arbitrary unit ([IU]) converts only to exactly the same unit.
-    # Potassium in mEq/L likewise.
+    # the same scale as mIU/L and is used (the arbitrary unit [IU] is the same on both
+    # sides, only prefixes differ). Potassium in mEq/L is not converted: an equivalent is
+    # not a mole.
     add(
         case(
             "O-2025-000502",
@@ -550,9 +551,9 @@ def cases() -> list[Case | Bad]:
             ],
             patient={"id": "P-016", "sex": "female", "birth_date": "1977-02-14"},
             department="内分泌科",
-            expect={"TSH": "retest", "K": "retest"},
+            expect={"TSH": "waive", "K": "retest"},
             shows={"method_mismatch", "unit_incompatible"},
-            note="TSH by RIA; TSH in μIU/mL and K in mEq/L are not converted",
+            note="TSH by RIA refused, TSH in μIU/mL used; K in mEq/L is not converted",
         )
     )  # fmt: skip
 

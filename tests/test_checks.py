@@ -277,6 +277,12 @@ ROWS: list[Row] = [
     ),
     # --- specimen and method
     retest("specimen_missing", case(prior(specimen=DELETE)), {"specimen_mismatch": R1}),
+    waive("specimen_chinese_name_is_an_alias", case(prior(specimen="血清"))),
+    retest(
+        "specimen_chinese_urine_is_still_urine",
+        case(prior(specimen="尿液")),
+        {"specimen_mismatch": R1},
+    ),
     retest("specimen_mismatch", case(prior(specimen="urine")), {"specimen_mismatch": R1}),
     waive("specimen_case_insensitive", case(prior(specimen="SERUM"))),
     waive("tsh_baseline", case(tsh_prior(), tests=["TSH"]), "TSH"),
@@ -343,20 +349,29 @@ ROWS: list[Row] = [
         "tsh_arbitrary_units_never_convert",
         case(
             tsh_prior(
-                unit="u[IU]/mL", reference_range={"low": 0.27, "high": 4.2, "unit": "u[IU]/mL"}
+                unit="[arb'U]/mL",
+                reference_range={"low": 0.27, "high": 4.2, "unit": "[arb'U]/mL"},
             ),
             tests=["TSH"],
         ),
         {"unit_incompatible": R1},
         code="TSH",
     ),
-    retest(
-        "tsh_uiu_spelling_is_arbitrary_too",
+    waive(
+        "tsh_uiu_per_ml_is_the_same_scale_as_miu_per_l",
         case(
             tsh_prior(unit="uIU/mL", reference_range={"low": 0.27, "high": 4.2, "unit": "uIU/mL"}),
             tests=["TSH"],
         ),
-        {"unit_incompatible": R1},
+        "TSH",
+    ),
+    retest(
+        "tsh_in_international_units_per_litre_is_a_thousandfold_off",
+        case(
+            tsh_prior(unit="IU/L", reference_range={"low": 0.27, "high": 4.2, "unit": "IU/L"}),
+            tests=["TSH"],
+        ),
+        {"reference_range_incompatible": R1},
         code="TSH",
     ),
     # --- reference range

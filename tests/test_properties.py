@@ -727,7 +727,8 @@ def _tsh_method(draw: Draw) -> tuple[dict[str, Any], str]:
 
 
 def _tsh_arbitrary(draw: Draw) -> tuple[dict[str, Any], str]:
-    unit = draw(st.sampled_from(["uIU/mL", "u[IU]/mL", "[IU]/L", "mU/L"]))
+    # other arbitrary units, or enzyme units: never the same quantity as m[IU]/L
+    unit = draw(st.sampled_from(["[arb'U]/mL", "[iU]/L", "U/L", "mU/L"]))
     return case(_tsh(unit=unit), tests=["TSH"]), "TSH"
 
 

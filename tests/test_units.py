@@ -184,18 +184,34 @@ def _refused(source: str, target: str, **kw: Any) -> UnitError:
 
 
 @pytest.mark.parametrize(
+    ("source", "target", "factor"),
+    [
+        ("m[IU]/L", "u[IU]/mL", 1.0),
+        ("mIU/L", "uIU/mL", 1.0),
+        ("[IU]/L", "m[IU]/mL", 1.0),
+        ("meq/L", "ueq/mL", 1.0),
+        ("meq/L", "eq/L", 0.001),
+        ("{cells}/uL", "{cells}/nL", 0.001),
+    ],
+)
+def test_same_arbitrary_unit_scales_by_prefix(source: str, target: str, factor: float) -> None:
+    # TSH in mIU/L and in uIU/mL is the same quantity; only [IU] itself never converts.
+    assert conversion(source, target).factor == pytest.approx(factor, rel=1e-12)
+
+
+@pytest.mark.parametrize(
     ("source", "target"),
     [
         ("[IU]/L", "U/L"),
-        ("m[IU]/L", "u[IU]/mL"),
-        ("mIU/L", "uIU/mL"),
         ("[IU]/L", "[iU]/L"),
+        ("[IU]/L", "[arb'U]/L"),
+        ("m[IU]/L", "mmol/L"),
+        ("{cells}/uL", "{rbc}/uL"),
         ("[arb'U]/mL", "/mL"),
         ("{cells}/uL", "/uL"),
         ("10*9{cells}/L", "10*9/L"),
         ("meq/L", "mmol/L"),
         ("mEq/L", "mmol/L"),
-        ("meq/L", "ueq/mL"),
         ("mosm/kg", "mmol/kg"),
         ("g%", "g/dL"),
         ("B", "dB"),

@@ -99,6 +99,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
     panel_codes = {p.code for p in rules.panels}
 
     order_codes, result_codes, loinc = _namespaces(rules, problems)
+    specimen_names = _specimen_names(rules, problems)
     tests: dict[str, CTest] = {}
     patterns: list[tuple[re.Pattern[str], str]] = []
     for i, test in enumerate(rules.tests):
@@ -120,7 +121,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
                 f"{test.code} has no reference_range, so no result could ever be recognised: "
                 "give one, or set reference_range_required: false",
             )
-        tests[test.code] = _compile_test(test, i, policy, problems)
+        tests[test.code] = _compile_test(test, i, policy, problems, specimen_names)
         for j, text in enumerate(test.code_patterns):
             try:
                 patterns.append((re.compile(text), test.code))
@@ -225,7 +226,29 @@ def _namespaces(
     return order, result, loinc
 
 
-def _compile_test(test: TestDef, index: int, policy: Policy, problems: _Problems) -> CTest:
+def _specimen_names(rules: RuleFile, problems: _Problems) -> dict[str, frozenset[str]]:
+    """Specimen name -> every spelling a result may use for it (血清 for serum)."""
+    names: dict[str, frozenset[str]] = {}
+    owner: dict[str, str] = {}
+    for name, aliases in rules.specimens.items():
+        spellings = {name.casefold(), *(a.casefold() for a in aliases)}
+        for spelling in spellings:
+            if owner.setdefault(spelling, name) != name:
+                problems.add(
+                    ("specimens", name),
+                    f"specimen spelling '{spelling}' also names '{owner[spelling]}'",
+                )
+        names[name.casefold()] = frozenset(spellings)
+    return names
+
+
+def _compile_test(
+    test: TestDef,
+    index: int,
+    policy: Policy,
+    problems: _Problems,
+    specimen_names: dict[str, frozenset[str]] | None = None,
+) -> CTest:
     path: tuple[str | int, ...] = ("tests", index)
     unit = normalise_unit(test.unit) if test.unit else ""
     conversions: dict[str, Conversion] = {}
@@ -234,7 +257,7 @@ def _compile_test(test: TestDef, index: int, policy: Policy, problems: _Problems
             check_unit(unit)
         except UnitError as exc:
             problems.add((*path, "unit"), f"{test.code}: {exc.message}")
-            return _test_record(test, unit, policy, {}, ())
+            return _test_record(test, unit, policy, {}, (), frozenset())
         if test.equation == "hba1c_ngsp_ifcc" and unit not in ("%", "mmol/mol"):
             problems.add((*path, "equation"), "the HbA1c equation needs unit % or mmol/mol")
         for j, text in enumerate((test.unit or "", *test.units)):
@@ -248,7 +271,12 @@ def _compile_test(test: TestDef, index: int, policy: Policy, problems: _Problems
             conversions[spelled] = conv
             conversions[text] = conv
     accepted = tuple(dict.fromkeys(normalise_unit(u) for u in (test.unit or "", *test.units)))
-    return _test_record(test, unit, policy, conversions, accepted if test.units else ())
+    spellings = frozenset(
+        spelling
+        for name in test.specimen
+        for spelling in (specimen_names or {}).get(name.casefold(), frozenset({name.casefold()}))
+    )
+    return _test_record(test, unit, policy, conversions, accepted if test.units else (), spellings)
 
 
 def _test_record(
@@ -257,6 +285,7 @@ def _test_record(
     policy: Policy,
     conversions: dict[str, Conversion],
     accepted: tuple[str, ...],
+    specimens: frozenset[str],
 ) -> CTest:
     ranges = tuple(
         CRange(
@@ -277,7 +306,7 @@ def _test_record(
         name_en=name_en,
         name_zh=name_zh,
         category=test.category,
-        specimens=frozenset(s.casefold() for s in test.specimen),
+        specimens=specimens or frozenset(s.casefold() for s in test.specimen),
         specimen_text=", ".join(test.specimen),
         methods=frozenset(m.casefold() for m in test.methods),
         method_text=", ".join(test.methods),

@@ -160,6 +160,7 @@ _BRACKET_ALLOWED: Final = frozenset(
 # eq/osm count charges/particles but ucumvert defines them as mol; g% is g/dL in UCUM but
 # gram*percent in ucumvert; the rest are logarithmic levels pint would scale linearly.
 _OPAQUE_ATOMS: Final = frozenset({"eq", "osm", "g%", "B", "Np", "bit_s"})
+_UNSCALABLE_ATOMS: Final = frozenset({"g%", "B", "Np", "bit_s"})
 # Atoms that are pure numbers, so converting between them is only a change of scale.
 _PURE_ATOMS: Final = frozenset({"%", "10*", "10^", "[ppth]", "[ppm]", "[ppb]"})
 _HBA1C_UNITS: Final = frozenset({"%", "mmol/mol"})
@@ -180,6 +181,10 @@ class _Parsed:
     opaque: str | None  # why this unit is never converted, or None
     pure_number: bool
     signature: tuple[tuple[str, int, int], ...]  # per base dimension: (+exps, -exps)
+    # The arbitrary/equivalent atoms with their exponents, plus annotations: two units with
+    # the same key differ only by prefixes and ordinary units (m[IU]/L vs u[IU]/mL), which
+    # is a plain change of scale. None when an atom is not safely scalable (g%, B, Np, ...).
+    opaque_key: tuple[tuple[str, int], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +315,20 @@ def _parse_uncached(text: str) -> _Parsed | _Refusal:
                 return _Refusal("unit_unknown", f"unit {text!r} cannot be interpreted ({exc})")
             quantity, signature = None, ()
     pure = opaque is None and all(f.numeric or f.atom in _PURE_ATOMS for f in factors)
-    return _Parsed(text, quantity, opaque, pure, signature)
+    return _Parsed(text, quantity, opaque, pure, signature, _opaque_key(factors, notes))
+
+
+def _opaque_key(factors: list[_Factor], notes: list[str]) -> tuple[tuple[str, int], ...] | None:
+    totals: dict[str, int] = {}
+    for f in factors:
+        if f.numeric:
+            continue
+        if f.atom in _UNSCALABLE_ATOMS or f.atom == "[pH]":
+            return None
+        if ("[" in f.atom and f.atom not in _BRACKET_ALLOWED) or f.atom in _OPAQUE_ATOMS:
+            totals[f.atom] = totals.get(f.atom, 0) + f.exponent
+    key = tuple(sorted((atom, exp) for atom, exp in totals.items() if exp))
+    return key + tuple((note, 0) for note in sorted(notes))
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -373,13 +391,29 @@ def _conversion(
         return _by_equation(source, target, equation)
     if source == target:
         return IDENTITY
+    if (
+        src.opaque is not None
+        and tgt.opaque is not None
+        and src.opaque_key is not None
+        and src.opaque_key == tgt.opaque_key
+        and src.quantity is not None
+        and tgt.quantity is not None
+    ):
+        # Same arbitrary unit on both sides, only prefixes differ: a change of scale.
+        with _LOCK:
+            try:
+                return _by_pint(src, tgt, None)
+            except Exception as exc:
+                return _Refusal(
+                    "unit_incompatible", f"cannot convert {source!r} to {target!r} ({exc})"
+                )
     for side in (src, tgt):
         if side.opaque is not None:
             return _Refusal(
                 "unit_incompatible",
                 f"cannot convert {source!r} to {target!r}: {side.text!r} is never converted "
-                f"because {side.opaque}; arbitrary units, annotations and equivalents are only "
-                "accepted when the units are identical",
+                f"because {side.opaque}; arbitrary units, annotations and equivalents only "
+                "convert into the same unit with other prefixes",
             )
     with _LOCK:
         try:

@@ -24,7 +24,7 @@ from labrecog.load.yaml_source import Position, SourceMap, YamlProblem, load_yam
 __all__ = ["LoadedRuleset", "load_ruleset", "problem_at", "rule_files"]
 
 _LIST_KEYS = ("tests", "panels", "institutions", "conditions")
-_MAP_KEYS = ("exceptions", "flags", "categories")
+_MAP_KEYS = ("exceptions", "flags", "categories", "specimens")
 _MAX_FILES = 500
 
 

@@ -401,6 +401,7 @@ class RuleFile(_Rule):
     recognition: Recognition = Recognition()
     exceptions: dict[Code, ExceptionDef] = {}
     flags: dict[Code, FlagDef] = {}
+    specimens: dict[Text, tuple[Text, ...]] = {}
     categories: dict[Code, Category] = {}
     tests: tuple[TestDef, ...] = ()
     panels: tuple[Panel, ...] = ()

@@ -176,8 +176,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "已采用更近的合格结果（{used}）",
     ),
     "duplicate_order": (
-        "{name} is also ordered as part of {other}; its saving is counted once",
-        "{name} 在 {other} 中重复开立，节省金额只计一次",
+        "{name} is also ordered as {other}; its saving is counted once",
+        "{name} 已作为 {other} 开立，节省金额只计一次",
     ),
     "partial_not_allowed": (
         "{name} could be recognised from this result, but {panel} is not ordered in parts",
