@@ -20,8 +20,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check labrecog tests bench
-	$(BIN)/ruff format --check labrecog tests bench
+	$(BIN)/ruff check labrecog tests bench examples
+	$(BIN)/ruff format --check labrecog tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy labrecog

@@ -13,7 +13,6 @@ from datetime import date, datetime
 from labrecog.check.identity import micros
 from labrecog.compile.compiled import CCondition, CompiledRules, CTest, Policy
 from labrecog.model.case import Case
-from labrecog.model.decision import Reason
 from labrecog.output.messages import Lang
 
 __all__ = ["CaseFacts", "Matches", "completed_years"]
@@ -45,7 +44,6 @@ class CaseFacts:
     undecidable: tuple[tuple[CCondition, str], ...]
     _policies: dict[tuple[str, frozenset[str]], Policy] = field(default_factory=dict)
     _by_flags: dict[frozenset[str], Matches] = field(default_factory=dict)
-    memo: dict[tuple[object, ...], tuple[Reason, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rules: CompiledRules, case: Case, lang: Lang) -> CaseFacts:

@@ -15,6 +15,8 @@ from labrecog.output.reasons import make_reason, reason_with_message
 
 __all__ = ["check_institution", "region_covers"]
 
+_MEMO_LIMIT = 65_536
+
 
 def region_covers(scope: str, region: str | None, ordering: str | None) -> bool:
     """Whether a scope ('*', same_province, same_city, a code prefix) admits ``region``."""
@@ -30,17 +32,25 @@ def region_covers(scope: str, region: str | None, ordering: str | None) -> bool:
 
 
 def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: list[Reason]) -> None:
-    # A patient's results come from few labs: judge each (lab, mark, test) once per case.
+    # Labs, marks and tests repeat across a batch: judge each combination once per rule
+    # set. The key holds everything the findings depend on, so the memo only saves work.
     inst = prior.institution
-    entry = facts.rules.institutions.get(inst.id)
+    rules = facts.rules
+    entry = rules.institutions.get(inst.id)
+    expired = (
+        entry is not None and entry.valid_until is not None and entry.valid_until < facts.order_date
+    )
+    claims: tuple[object, ...] = (inst.level, inst.region)
     if entry is not None and entry.level is not None and entry.region is not None:
-        key: tuple[object, ...] = (inst.id, prior.mark, test.code)  # the registry decides
-    else:
-        key = (inst.id, inst.level, inst.region, prior.mark, test.code)
-    found = facts.memo.get(key)
+        claims = ()  # the registry decides, whatever the result claims
+    key = (inst.id, *claims, prior.mark, test.code, facts.region, facts.level, expired, facts.lang)
+    memo = rules.institution_memo
+    found = memo.get(key)
     if found is None:
         found = _findings(inst, prior.mark, test, facts)
-        facts.memo[key] = found
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[key] = found
     rid = prior.id
     for r in found:
         out.append(reason_with_message(r.code, r.message, rid, None, None, r.source))

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from labrecog.compile.units import Conversion, UnitError, conversion, normalise_unit
 
@@ -270,6 +270,8 @@ class CompiledRules:
     conditions: tuple[CCondition, ...]
     files: tuple[str, ...] = ()
     _pattern_memo: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # check/institution.py's findings per (lab, claims, mark, test, ordering side, language)
+    institution_memo: dict[tuple[object, ...], tuple[Any, ...]] = field(default_factory=dict)
 
     def resolve_result_code(self, code: str) -> tuple[str, ...]:
         """Catalogue codes a result's local code names: exact first, then patterns."""
