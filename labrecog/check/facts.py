@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from labrecog.check.identity import micros
 from labrecog.compile.compiled import CCondition, CompiledRules, CTest, Policy
 from labrecog.model.case import Case
 from labrecog.output.messages import Lang
@@ -33,7 +32,6 @@ class CaseFacts:
     case: Case
     lang: Lang
     ordered_at: datetime
-    ordered_us: int
     order_date: date
     age: int | None
     sex: str | None
@@ -61,7 +59,6 @@ class CaseFacts:
             case=case,
             lang=lang,
             ordered_at=ordered_at,
-            ordered_us=micros(ordered_at),
             order_date=order_date,
             age=age,
             sex=sex,

@@ -6,30 +6,24 @@ and its LOINC name different tests the result is ambiguous, and it is used for n
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 from labrecog.compile.compiled import CompiledRules
 from labrecog.model.case import PriorResult
 
-__all__ = ["Candidate", "index_priors", "micros"]
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def micros(moment: datetime) -> int:
-    """Exact UTC microseconds since the epoch: integer comparisons, no float rounding."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+__all__ = ["Candidate", "freshness", "index_priors"]
 
 
 class Candidate(NamedTuple):
-    """A prior result that measures a test, with its times as exact integers, once."""
-
     prior: PriorResult
-    freshness: tuple[int, int, str]  # (collected, reported, id): freshest sorts last
     conflict: tuple[str, ...] = ()  # the tests its code and LOINC disagree on
+
+
+def freshness(c: Candidate) -> tuple[datetime, datetime, str]:
+    """Sort key: collection, then report time, then id, so input order never matters."""
+    p = c.prior
+    return (p.collected_at, p.reported_at or p.collected_at, p.id)
 
 
 def index_priors(
@@ -49,28 +43,25 @@ def index_priors(
         code = prior.code
         by_code = result_codes.get(code) if code is not None else None
         by_loinc = loinc.get(prior.loinc) if prior.loinc is not None else None
-        conflict: tuple[str, ...] = ()
         if by_code is not None and (by_loinc is None or by_loinc == by_code):
-            targets: tuple[str, ...] = (by_code,)
+            target = by_code  # the common case: one exact code
         elif by_code is None and code is None and by_loinc is not None:
-            targets = (by_loinc,)
+            target = by_loinc
         else:
             tests = set(rules.resolve_result_code(code) if code is not None else ())
             if by_loinc is not None:
                 tests.add(by_loinc)
-            targets = tuple(sorted(tests))
-            if len(targets) > 1:
-                conflict = targets
-        targets = tuple(t for t in targets if t in wanted)
-        if not targets:
-            continue
-        collected = micros(prior.collected_at)
-        reported = micros(prior.reported_at) if prior.reported_at is not None else collected
-        candidate = Candidate(prior, (collected, reported, prior.id), conflict)
-        for target in targets:
+            if len(tests) != 1:
+                conflict = tuple(sorted(tests))
+                for test in conflict:
+                    if test in wanted:
+                        out.setdefault(test, []).append(Candidate(prior, conflict))
+                continue
+            target = tests.pop()
+        if target in wanted:
             found = out.get(target)
             if found is None:
-                out[target] = [candidate]
+                out[target] = [Candidate(prior)]
             else:
-                found.append(candidate)
+                found.append(Candidate(prior))
     return out

@@ -2,38 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import functools
 
 from labrecog.check.facts import CaseFacts
-from labrecog.check.identity import Candidate
 from labrecog.compile.compiled import Policy
+from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
 from labrecog.output.messages import format_duration
 from labrecog.output.reasons import make_reason
 
 __all__ = ["check_time"]
 
+_limit = functools.lru_cache(maxsize=256)(format_duration)  # limits are few; ages are not
 
-def check_time(cand: Candidate, policy: Policy, facts: CaseFacts, out: list[Reason]) -> None:
-    collected, reported, rid = cand.freshness
-    ordered = facts.ordered_us
+
+def check_time(prior: PriorResult, policy: Policy, facts: CaseFacts, out: list[Reason]) -> None:
+    # Aware datetimes subtract exactly (whole microseconds), whatever offsets they carry.
+    ordered = facts.ordered_at
     lang = facts.lang
-    if collected > ordered:
-        when = cand.prior.collected_at.isoformat()
-        out.append(make_reason("future_result.collected", lang, result_id=rid, when=when))
+    if prior.collected_at > ordered:
+        when = prior.collected_at.isoformat()
+        out.append(make_reason("future_result.collected", lang, result_id=prior.id, when=when))
         return
-    if reported > ordered:
-        when = cand.prior.reported_at.isoformat() if cand.prior.reported_at else "?"
-        out.append(make_reason("future_result.reported", lang, result_id=rid, when=when))
-    age = ordered - collected
-    if age > policy.max_age_us:
+    if prior.reported_at is not None and prior.reported_at > ordered:
+        when = prior.reported_at.isoformat()
+        out.append(make_reason("future_result.reported", lang, result_id=prior.id, when=when))
+    age = ordered - prior.collected_at
+    if age > policy.max_age:
         out.append(
             make_reason(
                 "too_old",
                 lang,
-                result_id=rid,
+                result_id=prior.id,
                 source=policy.max_age_source,
-                age=format_duration(timedelta(microseconds=age)),
-                max_age=format_duration(policy.max_age),
+                age=format_duration(age),
+                max_age=_limit(policy.max_age),
             )
         )

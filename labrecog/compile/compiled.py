@@ -46,10 +46,6 @@ class Policy:
     recognisable: bool
     exception: str | None = None
     exception_condition: str | None = None
-    max_age_us: int = 0  # max_age in whole microseconds: the time check compares integers
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "max_age_us", self.max_age // timedelta(microseconds=1))
 
 
 @dataclass(frozen=True, slots=True)

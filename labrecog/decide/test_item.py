@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labrecog.check.facts import CaseFacts
-from labrecog.check.identity import Candidate
+from labrecog.check.identity import Candidate, freshness
 from labrecog.check.indicator import check_indicator, check_value_flags
 from labrecog.check.institution import check_institution
 from labrecog.check.reference_range import check_reference_range
@@ -25,11 +25,6 @@ class TestOutcome:
     waived: bool
     result_id: str | None
     reasons: tuple[Reason, ...]
-
-
-def _freshness(c: Candidate) -> tuple[int, int, str]:
-    # Freshest collection first; ties broken by report time, then id: input order never matters.
-    return c.freshness
 
 
 def assess_test(
@@ -84,7 +79,7 @@ def assess_test(
     if not candidates:
         return TestOutcome(test.code, False, None, (make_reason("no_prior", lang, name=name),))
 
-    ordered = sorted(candidates, key=_freshness, reverse=True)
+    ordered = sorted(candidates, key=freshness, reverse=True) if len(candidates) > 1 else candidates
     used: Candidate | None = None
     superseded = ""
     reasons: list[Reason] = []
@@ -107,7 +102,7 @@ def assess_test(
                 )
             )
         check_status(prior, facts, found)
-        check_time(cand, policy, facts, found)
+        check_time(prior, policy, facts, found)
         value = check_indicator(prior, test, facts, found)
         check_reference_range(prior, test, policy, facts, found)
         check_value_flags(prior, test, value, policy, facts, found)

@@ -13,7 +13,9 @@ __all__ = ["make_reason", "reason_with_message", "with_test"]
 _TABLE: dict[str, tuple[ReasonCode, str, str]] = {
     key: (cast(ReasonCode, key.split(".", 1)[0]), en, zh) for key, (en, zh) in MESSAGES.items()
 }
-_FIELDS = frozenset(Reason.model_fields)
+# One fields-set shared by every reason we build: all fields are always given, and frozen
+# models never add to it (model_copy copies it first).
+_FIELDS = set(Reason.model_fields)
 _new = Reason.__new__
 _set = object.__setattr__
 
@@ -40,7 +42,7 @@ def reason_with_message(
             "source": source,
         },
     )
-    _set(obj, "__pydantic_fields_set__", set(_FIELDS))
+    _set(obj, "__pydantic_fields_set__", _FIELDS)
     _set(obj, "__pydantic_extra__", None)
     _set(obj, "__pydantic_private__", None)
     return obj
