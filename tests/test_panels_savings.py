@@ -90,7 +90,7 @@ def test_lft_all_waived() -> None:
     assert lft["code"] == "LFT"
     assert lft["status"] == "waive"
     assert lft["saving"] == "60.00"
-    assert lft["waived"] == [{"code": c, "result_id": f"R-{c}"} for c in LFT]
+    assert lft["waived"] == [{"code": c, "result_id": f"R-{c}", "institution": "LXRM"} for c in LFT]
     assert "retest" not in lft
     assert "result_id" not in lft
     assert lft["reasons"] == []
@@ -114,7 +114,9 @@ def test_lft_partial(waived: tuple[str, ...], saving: str) -> None:
     assert decision["saving"] == saving
     remaining = [c for c in LFT if c not in waived]
     assert lft["retest"] == remaining
-    assert lft["waived"] == [{"code": c, "result_id": f"R-{c}"} for c in LFT if c in waived]
+    assert lft["waived"] == [
+        {"code": c, "result_id": f"R-{c}", "institution": "LXRM"} for c in LFT if c in waived
+    ]
     # Each missing component explains itself, tagged with the component code.
     assert {(r["code"], r["test"]) for r in lft["reasons"]} == {("no_prior", c) for c in remaining}
 
@@ -173,8 +175,8 @@ def test_lipid_all_waived() -> None:
     assert lipid["status"] == "waive"
     assert lipid["saving"] == "20.00"
     assert lipid["waived"] == [
-        {"code": "TC", "result_id": "R-TC"},
-        {"code": "TRIG", "result_id": "R-TRIG"},
+        {"code": "TC", "result_id": "R-TC", "institution": "LXRM"},
+        {"code": "TRIG", "result_id": "R-TRIG", "institution": "LXRM"},
     ]
 
 

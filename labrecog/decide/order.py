@@ -63,6 +63,7 @@ class _Order:
                 status="retest",
                 saving=self.money(_ZERO),
                 result_id=None,
+                institution=None,
                 waived=None,
                 retest=None,
                 reasons=result.reasons,
@@ -80,6 +81,7 @@ class _Order:
             status="waive",
             saving=self.money(saving),
             result_id=result.result_id,
+            institution=result.institution,
             waived=None,
             retest=None,
             reasons=reasons,
@@ -132,9 +134,12 @@ class _Order:
             status=status,
             saving=self.money(saving),
             result_id=None,
+            institution=None,
             waived=(
                 tuple(
-                    WaivedComponent._trusted(code=r.code, result_id=r.result_id or "")
+                    WaivedComponent._trusted(
+                        code=r.code, result_id=r.result_id or "", institution=r.institution
+                    )
                     for r in waived
                 )
                 if status != "retest"
@@ -167,6 +172,7 @@ def decide_order(facts: CaseFacts) -> Decision:
                 status="retest",
                 saving=order.money(_ZERO),
                 result_id=None,
+                institution=None,
                 waived=None,
                 retest=None,
                 reasons=(reason,),

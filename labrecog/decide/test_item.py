@@ -25,6 +25,7 @@ class TestOutcome:
     waived: bool
     result_id: str | None
     reasons: tuple[Reason, ...]
+    institution: str | None = None
 
 
 def assess_test(
@@ -114,4 +115,4 @@ def assess_test(
             superseded = make_reason("superseded", lang, used=prior.id).message
     if used is None:
         return TestOutcome(test.code, False, None, tuple(reasons))
-    return TestOutcome(test.code, True, used.prior.id, tuple(reasons))
+    return TestOutcome(test.code, True, used.prior.id, tuple(reasons), used.prior.institution.id)

@@ -90,6 +90,7 @@ class Reason(_Out):
 class WaivedComponent(_Out):
     code: str
     result_id: str
+    institution: str | None = None  # performing institution of the result used
 
 
 class DecisionItem(_Out):
@@ -97,6 +98,7 @@ class DecisionItem(_Out):
     status: Status
     saving: str
     result_id: str | None = None
+    institution: str | None = None  # performing institution of the result used
     waived: tuple[WaivedComponent, ...] | None = None
     retest: tuple[str, ...] | None = None
     reasons: tuple[Reason, ...] = ()
