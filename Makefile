@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The example batch holds three deliberately bad lines: exit 1 ("some records were
+# errors, all still written") is the expected outcome, anything else is a failure.
 demo: $(STAMP)
-	$(BIN)/labrecog evaluate examples/cases.jsonl --rules rules/demo -o examples/decisions.jsonl
+	@$(BIN)/labrecog evaluate examples/cases.jsonl --rules rules/demo \
+		-o examples/decisions.jsonl; rc=$$?; [ $$rc -le 1 ] || exit $$rc
+	@echo "decisions: examples/decisions.jsonl (3 error records are intended: nothing is lost)"
 
 test: lint typecheck unit
 
