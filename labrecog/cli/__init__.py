@@ -6,6 +6,8 @@ import click
 
 from labrecog import __version__
 from labrecog.cli.evaluate import evaluate
+from labrecog.cli.explain import explain
+from labrecog.cli.report import report
 from labrecog.cli.schema import schema
 from labrecog.cli.validate import validate
 
@@ -20,4 +22,6 @@ def main() -> None:
 
 main.add_command(evaluate)
 main.add_command(validate)
+main.add_command(explain)
+main.add_command(report)
 main.add_command(schema)
