@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import sys
 import tempfile
@@ -21,8 +22,9 @@ def open_input(path: str) -> Iterator[BinaryIO]:
     """``-`` is stdin; gzip is recognised by its magic bytes, whatever the file is called."""
     if path == "-":
         stream: BinaryIO = sys.stdin.buffer
-        peek = getattr(stream, "peek", None)
-        if peek is not None and peek(2)[:2] == _GZIP_MAGIC:
+        if not hasattr(stream, "peek"):
+            stream = io.BufferedReader(stream)  # type: ignore[type-var]
+        if stream.peek(2)[:2] == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=stream) as unzipped:
                 yield unzipped  # type: ignore[misc]
         else:

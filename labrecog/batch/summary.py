@@ -33,6 +33,16 @@ class Summary:
             for reason in item["reasons"]:
                 self.reasons[reason["code"]] += 1
 
+    def merge(self, other: Summary) -> None:
+        """Add a worker's partial summary (chunks are summarised where they are evaluated)."""
+        self.cases += other.cases
+        self.errors += other.errors
+        self.items += other.items
+        self.status.update(other.status)
+        self.reasons.update(other.reasons)
+        self.saving += other.saving
+        self.currency = other.currency or self.currency
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "cases": self.cases,

@@ -1,0 +1,5 @@
+"""``python -m labrecog``."""
+
+from labrecog.cli import main
+
+main()

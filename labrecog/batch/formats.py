@@ -1,0 +1,63 @@
+"""Output formats for batch records: JSONL for programs, CSV for spreadsheets."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import orjson
+
+__all__ = ["CSV_COLUMNS", "Format", "csv_header", "encoder"]
+
+Format = Literal["jsonl", "csv"]
+
+CSV_COLUMNS = (
+    "line",
+    "order_id",
+    "patient_id",
+    "code",
+    "status",
+    "result_id",
+    "institution",
+    "saving",
+    "currency",
+    "reasons",
+    "error",
+)
+
+
+def _jsonl(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
+    return b"".join(orjson.dumps(record) + b"\n" for _, record in records)
+
+
+def _csv(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
+    """One row per decision item; an error record is one row with status ``error``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for line, record in records:
+        if "error" in record:
+            error = record["error"]
+            where = f"{error.get('path')}: " if error.get("path") else ""
+            writer.writerow(
+                [line, record.get("order_id") or "", "", "", "error", "", "", "", "", "",
+                 f"{where}{error.get('message', '')}"]
+            )  # fmt: skip
+            continue
+        for item in record["items"]:
+            reasons = ";".join(sorted({r["code"] for r in item["reasons"]}))
+            writer.writerow(
+                [line, record["order_id"], record["patient_id"], item["code"], item["status"],
+                 item.get("result_id", ""), item.get("institution", ""), item["saving"],
+                 record["currency"], reasons, ""]
+            )  # fmt: skip
+    return buffer.getvalue().encode("utf-8")
+
+
+def csv_header() -> bytes:
+    return (",".join(CSV_COLUMNS) + "\n").encode("utf-8")
+
+
+def encoder(fmt: Format) -> Callable[[Iterable[tuple[int, dict[str, Any]]]], bytes]:
+    return _csv if fmt == "csv" else _jsonl

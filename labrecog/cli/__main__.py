@@ -1,0 +1,5 @@
+"""``python -m labrecog.cli``."""
+
+from labrecog.cli import main
+
+main()
