@@ -1,0 +1,346 @@
+"""The report's tables, and the same tables as one self-contained HTML page.
+
+The page needs no network and no JavaScript: it is mailed around and opened from disk
+by analysts, so charts are inline SVG and the style is inline CSS. Every string that came
+from a decisions file (test codes, institution ids, reason codes) is escaped.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+__all__ = [
+    "NOT_RECORDED",
+    "ReportTable",
+    "format_money",
+    "format_percent",
+    "plain",
+    "render_html",
+    "report_tables",
+]
+
+NOT_RECORDED = "(not recorded)"
+"""Shown for waived results whose decision did not name the performing institution."""
+
+INSTITUTION_CAPTION = (
+    "Waived tests counted by the performing lab of the result used: single tests and panel "
+    "components alike. Saving is attributed for single tests only; a panel's saving is not "
+    "split between labs (unattributed panel saving: {unattributed})."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTable:
+    """One table as plain strings, rendered by rich on a terminal and as HTML here."""
+
+    key: str
+    title: str
+    headers: tuple[str, ...]
+    numeric: tuple[bool, ...]
+    rows: tuple[tuple[str, ...], ...]
+    hidden: int = 0  # rows beyond --top
+    caption: str = ""
+
+
+def plain(text: str) -> str:
+    """Control characters shown as escapes: input text must not drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() or unicodedata.category(ch) == "Zs" else _escaped(ch) for ch in text
+    )
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def format_money(money: dict[str, str]) -> str:
+    """``12.00 CNY; 3.50 USD``: one amount per currency, never a sum across them."""
+    return "; ".join(f"{amount} {plain(currency)}" for currency, amount in money.items()) or "0"
+
+
+def format_percent(rate: str | None) -> str:
+    return "–" if rate is None else f"{Decimal(rate) * 100:.1f}%"
+
+
+def report_tables(data: dict[str, Any], top: int) -> list[ReportTable]:
+    """The tables of the report, each cut to ``top`` rows (the JSON keeps them all)."""
+    totals = data["totals"]
+    total_rows = [
+        ("cases", str(totals["cases"])),
+        ("decisions", str(totals["decisions"])),
+        ("error records", str(totals["errors"])),
+        ("unreadable lines", str(totals["unreadable"])),
+        ("items", str(totals["items"])),
+        ("waive", f"{totals['waive']} ({format_percent(totals['waive_rate'])})"),
+        ("partial", f"{totals['partial']} ({format_percent(totals['partial_rate'])})"),
+        ("retest", f"{totals['retest']} ({format_percent(totals['retest_rate'])})"),
+        ("saving", format_money(totals["saving"])),
+    ]
+    if totals["saving_mismatches"]:
+        total_rows.append(
+            ("decisions whose saving ≠ sum of items", str(totals["saving_mismatches"]))
+        )
+    for code, n in data["error_codes"].items():
+        total_rows.append((f"error records: {plain(code)}", str(n)))
+    tables = [
+        ReportTable("totals", "Totals", ("", "value"), (False, True), tuple(total_rows)),
+        _cut(
+            "by_test",
+            "By test",
+            ("test", "count", "waive", "partial", "retest", "waiver rate", "saving"),
+            (False, True, True, True, True, True, True),
+            [
+                (
+                    plain(r["code"]),
+                    str(r["count"]),
+                    str(r["waive"]),
+                    str(r["partial"]),
+                    str(r["retest"]),
+                    format_percent(r["waive_rate"]),
+                    format_money(r["saving"]),
+                )
+                for r in data["by_test"]
+            ],
+            top,
+        ),
+        _cut(
+            "by_institution",
+            "By performing institution",
+            ("institution", "waived tests", "single tests", "panel components", "saving"),
+            (False, True, True, True, True),
+            [
+                (
+                    NOT_RECORDED if r["institution"] is None else plain(r["institution"]),
+                    str(r["waived_tests"]),
+                    str(r["single_tests"]),
+                    str(r["panel_components"]),
+                    format_money(r["saving"]),
+                )
+                for r in data["by_institution"]
+            ],
+            top,
+            INSTITUTION_CAPTION.format(unattributed=format_money(data["unattributed_saving"])),
+        ),
+        _cut(
+            "by_reason",
+            "By reason",
+            ("reason", "items", "reasons"),
+            (False, True, True),
+            [(plain(r["code"]), str(r["items"]), str(r["reasons"])) for r in data["by_reason"]],
+            top,
+            "items: how many items carry the code; reasons: how often it appears in all.",
+        ),
+        _cut(
+            "by_ruleset",
+            "By rule set",
+            ("id", "version", "digest", "decisions", "items", "waiver rate", "saving"),
+            (False, False, False, True, True, True, True),
+            [
+                (
+                    plain(r["id"]),
+                    plain(r["version"]),
+                    _short_digest(plain(r["digest"])),
+                    str(r["decisions"]),
+                    str(r["items"]),
+                    format_percent(r["waive_rate"]),
+                    format_money(r["saving"]),
+                )
+                for r in data["by_ruleset"]
+            ],
+            top,
+            "digest shortened to 12 hex digits; --json has it in full.",
+        ),
+    ]
+    return tables
+
+
+def _short_digest(digest: str) -> str:
+    """``sha256:`` and 12 hex digits tell rule sets apart, as a short git hash does."""
+    algo, sep, hexdigits = digest.partition(":")
+    return f"{algo}:{hexdigits[:12]}" if sep and len(hexdigits) > 12 else digest
+
+
+def _cut(
+    key: str,
+    title: str,
+    headers: tuple[str, ...],
+    numeric: tuple[bool, ...],
+    rows: list[tuple[str, ...]],
+    top: int,
+    caption: str = "",
+) -> ReportTable:
+    return ReportTable(
+        key, title, headers, numeric, tuple(rows[:top]), max(0, len(rows) - top), caption
+    )
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC","PingFang SC",
+"Microsoft YaHei",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1f24}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0}
+th,td{border-bottom:1px solid #d0d7de;padding:.25rem .75rem;text-align:left}
+th{background:#f6f8fa}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+caption{caption-side:bottom;text-align:left;color:#57606a;font-size:.85rem;padding-top:.4rem}
+.more{color:#57606a;font-size:.85rem}.src{color:#57606a}
+svg{display:block;margin:.5rem 0}svg text{font-size:12px;fill:#1b1f24}
+svg rect.bar{fill:#2f81f7}svg rect.track{fill:#eaeef2}
+""".strip()
+
+_LABEL_WIDTH = 180
+_BAR_WIDTH = 360
+_ROW_HEIGHT = 20
+_LABEL_UNITS = 26  # label display width, CJK characters counting two
+
+
+def render_html(data: dict[str, Any], top: int, source: str) -> str:
+    """The whole page; ``source`` is the decisions file's name, shown in the heading."""
+    tables = {t.key: t for t in report_tables(data, top)}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>labrecog report</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<h1>labrecog report</h1>",
+        f'<p class="src">decisions: {_e(source)}</p>',
+        _table_html(tables["totals"]),
+    ]
+    if data["unreadable_lines"]:
+        parts.append("<p>Unreadable lines (first few):</p><ul>")
+        for sample in data["unreadable_lines"]:
+            line = "?" if sample["line"] is None else str(sample["line"])
+            parts.append(f"<li>line {line}: {_e(sample['why'])}</li>")
+        parts.append("</ul>")
+    by_test = data["by_test"][:top]
+    parts.append("<h2>Waiver rate by test</h2>")
+    parts.append(
+        _bar_chart(
+            "Waiver rate by test",
+            [
+                (r["code"], float(Decimal(r["waive_rate"] or 0)), format_percent(r["waive_rate"]))
+                for r in by_test
+            ],
+            scale_max=1.0,
+        )
+    )
+    for currency in sorted({c for r in data["by_test"] for c in r["saving"]}):
+        ranked = sorted(
+            (r for r in data["by_test"] if currency in r["saving"]),
+            key=lambda r: (-Decimal(r["saving"][currency]), r["code"]),
+        )[:top]
+        parts.append(f"<h2>Saving by test ({_e(currency)})</h2>")
+        parts.append(
+            _bar_chart(
+                f"Saving by test ({currency})",
+                [
+                    (
+                        r["code"],
+                        float(Decimal(r["saving"][currency])),
+                        f"{r['saving'][currency]} {currency}",
+                    )
+                    for r in ranked
+                ],
+            )
+        )
+    parts.append("<h2>Reasons by count</h2>")
+    parts.append(
+        _bar_chart(
+            "Reasons by number of items",
+            [(r["code"], float(r["items"]), str(r["items"])) for r in data["by_reason"][:top]],
+        )
+    )
+    for key in ("by_test", "by_institution", "by_reason", "by_ruleset"):
+        parts.append(_table_html(tables[key]))
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def _e(text: str) -> str:
+    return escape(plain(text), quote=True)
+
+
+def _table_html(table: ReportTable) -> str:
+    out = []
+    if table.key != "totals":
+        out.append(f"<h2>{_e(table.title)}</h2>")
+    out.append("<table>")
+    if table.caption:
+        out.append(f"<caption>{_e(table.caption)}</caption>")
+    heads = "".join(
+        f'<th{" class=n" if num else ""} scope="col">{_e(h)}</th>'
+        for h, num in zip(table.headers, table.numeric, strict=True)
+    )
+    out.append(f"<thead><tr>{heads}</tr></thead>")
+    out.append("<tbody>")
+    for row in table.rows:
+        cells = "".join(
+            f"<td{' class=n' if num else ''}>{_e(cell)}</td>"
+            for cell, num in zip(row, table.numeric, strict=True)
+        )
+        out.append(f"<tr>{cells}</tr>")
+    if not table.rows:
+        out.append(f'<tr><td colspan="{len(table.headers)}">no rows</td></tr>')
+    out.append("</tbody></table>")
+    if table.hidden:
+        out.append(f'<p class="more">… and {table.hidden} more (see --json)</p>')
+    return "\n".join(out)
+
+
+def _display_width(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
+def _short_label(label: str) -> str:
+    """Cut to what fits left of the bars; the full label is in the bar's tooltip."""
+    label = plain(label)
+    width = 0
+    for i, ch in enumerate(label):
+        width += _display_width(ch)
+        if width > _LABEL_UNITS:
+            return label[:i] + "…"
+    return label
+
+
+def _bar_chart(
+    title: str, bars: list[tuple[str, float, str]], scale_max: float | None = None
+) -> str:
+    """Horizontal bars: label, bar scaled to the largest value (or ``scale_max``), value."""
+    if not bars:
+        return "<p>no data</p>"
+    biggest = scale_max if scale_max is not None else max(v for _, v, _ in bars)
+    height = _ROW_HEIGHT * len(bars) + 4
+    width = _LABEL_WIDTH + _BAR_WIDTH + 110
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">'
+    ]
+    for i, (label, value, text) in enumerate(bars):
+        y = 2 + i * _ROW_HEIGHT
+        length = 0.0 if biggest <= 0 else max(0.0, min(1.0, value / biggest)) * _BAR_WIDTH
+        mid = y + _ROW_HEIGHT / 2 + 4
+        out.append(
+            f"<g><title>{_e(label)}: {_e(text)}</title>"
+            f'<text x="{_LABEL_WIDTH - 6}" y="{mid:.0f}" text-anchor="end">'
+            f"{escape(_short_label(label))}</text>"
+            f'<rect class="track" x="{_LABEL_WIDTH}" y="{y + 3}" width="{_BAR_WIDTH}" '
+            f'height="{_ROW_HEIGHT - 6}"/>'
+            f'<rect class="bar" x="{_LABEL_WIDTH}" y="{y + 3}" width="{length:.1f}" '
+            f'height="{_ROW_HEIGHT - 6}"/>'
+            f'<text x="{_LABEL_WIDTH + _BAR_WIDTH + 6}" y="{mid:.0f}">{_e(text)}</text></g>'
+        )
+    out.append("</svg>")
+    return "\n".join(out)
