@@ -160,7 +160,9 @@ class CTest:
                         normalised, self.unit, molar_mass=self.molar_mass, equation=self.equation
                     )
                 except UnitError as exc:
-                    found = exc
+                    # Kept in a memo: without its traceback it holds no frames, so it
+                    # cannot keep the case that first met this unit alive.
+                    found = exc.with_traceback(None)
         with self._lock:
             if len(self.conversions) + len(self.refusals) < _MEMO_LIMIT:
                 if isinstance(found, UnitError):

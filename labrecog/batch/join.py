@@ -1,0 +1,398 @@
+"""Joined mode: orders and prior results in separate files, joined by patient id.
+
+A results feed is usually one file of many millions of rows, and orders arrive apart from
+it. ``ResultIndex`` reads the results once, validates every line once (so a bad line is
+reported once, not once per order of that patient) and keeps the valid ones by patient,
+in a dict or, for large inputs, in an SQLite file so memory stays flat. ``joined_lines``
+then turns each order line into a complete case line. It runs in the main process; worker
+processes only ever see complete case bytes, exactly as in self-contained mode, so the
+evaluator and its error records are the same in both modes.
+
+The contract, with ``invalid="refuse"`` (the default): an order decides exactly as the
+self-contained case made by appending its patient's results lines to ``prior_results``
+would. A results line that is invalid but names its patient is attached too, so that
+patient's orders become error records just as the self-contained case would (PRODUCT.md
+§2.1: an error never turns into a waiver). ``invalid="skip"`` leaves invalid results out
+and decides with the valid ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from datetime import tzinfo
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal
+
+import orjson
+from pydantic import ValidationError
+
+from labrecog.batch.io import numbered_lines, open_input
+from labrecog.engine import input_error
+from labrecog.model.case import PriorResult
+
+__all__ = [
+    "MEMORY_LIMIT",
+    "ErrorSink",
+    "IndexKind",
+    "InvalidResults",
+    "ResultIndex",
+    "joined_lines",
+    "results_error_record",
+]
+
+IndexKind = Literal["auto", "memory", "sqlite"]
+InvalidResults = Literal["refuse", "skip"]
+ErrorSink = Callable[[dict[str, Any]], None]
+
+MEMORY_LIMIT: Final = 256 * 2**20
+"""``auto`` keeps results in memory below this many bytes on disk (about 2-3x in RAM)."""
+
+_BATCH_ROWS: Final = 10_000
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+
+
+def results_error_record(line_no: int, code: str, message: str, path: str) -> dict[str, Any]:
+    """PRODUCT.md §5 error record plus ``source``: it names a results line, not an order."""
+    return {
+        "line": line_no,
+        "source": "results",
+        "order_id": None,
+        "error": {"code": code, "message": message, "path": path},
+    }
+
+
+class _MemoryStore:
+    """Plain dicts: fastest, costs about twice the results file in RAM."""
+
+    kind: Final = "memory"
+
+    def __init__(self) -> None:
+        self._valid: dict[str, list[bytes]] = {}
+        self._invalid: dict[str, list[bytes]] = {}
+
+    def add(self, patient_id: str, line_no: int, body: bytes, valid: bool) -> None:
+        # Lines arrive in file order, so appending keeps each patient's list in line order.
+        (self._valid if valid else self._invalid).setdefault(patient_id, []).append(body)
+
+    def finish(self) -> None:
+        pass
+
+    def get(self, patient_id: str, include_invalid: bool) -> list[bytes]:
+        found = self._valid.get(patient_id, [])
+        if include_invalid and patient_id in self._invalid:
+            return found + self._invalid[patient_id]
+        return list(found)
+
+    def close(self) -> None:
+        self._valid.clear()
+        self._invalid.clear()
+
+
+class _SqliteStore:
+    """A temporary SQLite file: memory stays bounded whatever the number of results."""
+
+    kind: Final = "sqlite"
+
+    def __init__(self, tmp_dir: str | Path | None) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="labrecog-join-", dir=tmp_dir))
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, int, int, bytes]] = []
+        try:
+            # check_same_thread=False: look-ups are serialised by self._lock instead, and the
+            # finaliser may close the connection from whichever thread collects the index.
+            self._db = sqlite3.connect(
+                self.directory / "results.sqlite", isolation_level=None, check_same_thread=False
+            )
+            # A scratch file rebuilt on every run: durability would only cost time.
+            self._db.execute("PRAGMA journal_mode=OFF")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute("PRAGMA cache_size=-32768")  # 32 MiB, whatever the file size
+            self._db.execute(
+                "CREATE TABLE results ("
+                "patient_id TEXT NOT NULL, invalid INTEGER NOT NULL, "
+                "line INTEGER NOT NULL, body BLOB NOT NULL)"
+            )
+            self._db.execute("BEGIN")
+        except BaseException:
+            self.close()
+            raise
+
+    def add(self, patient_id: str, line_no: int, body: bytes, valid: bool) -> None:
+        self._pending.append((patient_id, 0 if valid else 1, line_no, body))
+        if len(self._pending) >= _BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", self._pending)
+        self._pending.clear()
+
+    def finish(self) -> None:
+        self._flush()
+        self._db.execute("COMMIT")
+        # Built after loading: one sort instead of millions of random B-tree inserts. The
+        # index covers the ORDER BY, so a look-up never sorts.
+        self._db.execute("CREATE INDEX results_patient ON results (patient_id, invalid, line)")
+
+    def get(self, patient_id: str, include_invalid: bool) -> list[bytes]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM results WHERE patient_id = ? AND invalid <= ? "
+                "ORDER BY invalid, line",
+                (patient_id, 1 if include_invalid else 0),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            # Closing twice, or while another thread is mid-statement, must not raise here.
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+        # A forked child inherits this object; the directory belongs to the parent.
+        if os.getpid() == self._pid:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+_Store = _MemoryStore | _SqliteStore
+
+
+class ResultIndex:
+    """Prior results by patient id, each results line validated once, at indexing time.
+
+    Build with ``from_path`` (files, gzip, ``-``) or ``build`` (numbered lines). Invalid
+    results lines are handed to ``on_error`` as error records while the index is built, so
+    they are all known before the first order is joined. Close it (or use ``with``) to drop
+    the SQLite file; a forgotten index is cleaned up when garbage-collected or at exit.
+
+    Thread safety: once built, ``results`` may be called from several threads (the memory
+    store is read-only, SQLite look-ups are serialised by a lock). Do not use an index in a
+    forked child: joining belongs in the main process, workers get complete case bytes.
+    """
+
+    def __init__(self, store: _Store, rows: int, errors: int) -> None:
+        self._store = store
+        self._rows = rows
+        self._errors = errors
+        self._finalizer = weakref.finalize(self, store.close)
+
+    @classmethod
+    def build(
+        cls,
+        lines: Iterable[tuple[int, bytes]],
+        *,
+        timezone: tzinfo | None,
+        on_error: ErrorSink,
+        index: Literal["memory", "sqlite"] = "memory",
+        tmp_dir: str | Path | None = None,
+    ) -> ResultIndex:
+        """Index numbered results lines; ``timezone`` must be the rule set's (naive times)."""
+        store: _Store = _SqliteStore(tmp_dir) if index == "sqlite" else _MemoryStore()
+        context = {"timezone": timezone}
+        rows = errors = 0
+        try:
+            for line_no, raw in lines:
+                patient_id, body, record = _check(line_no, raw, context)
+                if record is not None:
+                    errors += 1
+                    on_error(record)
+                if patient_id is not None and body is not None:
+                    store.add(patient_id, line_no, body, record is None)
+                    if record is None:
+                        rows += 1
+            store.finish()
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, rows, errors)
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str,
+        *,
+        timezone: tzinfo | None,
+        on_error: ErrorSink,
+        index: IndexKind = "auto",
+        memory_limit: int = MEMORY_LIMIT,
+        tmp_dir: str | Path | None = None,
+    ) -> ResultIndex:
+        """Index a results file (``-`` is stdin; gzip by magic bytes)."""
+        kind = _choose(path, memory_limit) if index == "auto" else index
+        with open_input(path) as stream:
+            return cls.build(
+                numbered_lines(stream),
+                timezone=timezone,
+                on_error=on_error,
+                index=kind,
+                tmp_dir=tmp_dir,
+            )
+
+    @property
+    def kind(self) -> Literal["memory", "sqlite"]:
+        return self._store.kind
+
+    @property
+    def rows(self) -> int:
+        """Valid results indexed."""
+        return self._rows
+
+    @property
+    def errors(self) -> int:
+        """Error records handed to ``on_error`` (invalid results lines)."""
+        return self._errors
+
+    @property
+    def directory(self) -> Path | None:
+        """The temporary directory of an SQLite index (deleted on close), else None."""
+        return self._store.directory if isinstance(self._store, _SqliteStore) else None
+
+    def results(self, patient_id: str, *, include_invalid: bool = False) -> list[bytes]:
+        """The patient's results as compact JSON objects: valid ones in line order, then,
+        with ``include_invalid``, the invalid ones that named this patient, in line order."""
+        if not self._finalizer.alive:
+            raise ValueError("ResultIndex is closed")
+        return self._store.get(patient_id, include_invalid)
+
+    def close(self) -> None:
+        """Release the store and delete the temporary directory; idempotent."""
+        self._finalizer()
+
+    def __enter__(self) -> ResultIndex:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _choose(path: str, memory_limit: int) -> Literal["memory", "sqlite"]:
+    """Memory only for a plain file known to be small: stdin and gzip have no usable size."""
+    if path == "-":
+        return "sqlite"
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_size >= memory_limit:
+        return "sqlite"
+    with open(path, "rb") as raw:
+        return "sqlite" if raw.read(2) == _GZIP_MAGIC else "memory"
+
+
+def _check(
+    line_no: int, raw: bytes, context: dict[str, Any]
+) -> tuple[str | None, bytes | None, dict[str, Any] | None]:
+    """(patient id, compact JSON, error record or None). Never raises for a bad line.
+
+    An invalid result that is still a JSON object naming its patient keeps both, so that
+    ``invalid="refuse"`` can attach it and let the evaluator refuse that patient's orders.
+    """
+    text = raw.strip()
+    if not text:
+        return None, None, results_error_record(line_no, "invalid_input", "empty line", "")
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        message = "not valid UTF-8" if _bad_utf8(text) else f"not valid JSON: {exc}"
+        return None, None, results_error_record(line_no, "invalid_input", message, "")
+    if not isinstance(obj, dict):
+        message = "a prior result must be a JSON object"
+        return None, None, results_error_record(line_no, "invalid_input", message, "")
+    try:
+        result = PriorResult.model_validate(obj, context=context)
+    except ValidationError as exc:
+        error = input_error(exc, obj)
+        record = results_error_record(line_no, error.code, str(error), error.path)
+    except Exception as exc:  # one bad line must not stop the batch
+        message = f"{type(exc).__name__}: {exc}"
+        record = results_error_record(line_no, "internal_error", message, "")
+    else:
+        return result.patient_id, _compact(obj, text), None
+    named = obj.get("patient_id")
+    if not isinstance(named, str):
+        return None, None, record
+    return named, _compact(obj, text), record
+
+
+def _compact(obj: Any, text: bytes) -> bytes:
+    """Re-encoded without whitespace; the line as read if orjson cannot (depth > 254)."""
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        return text
+
+
+def _bad_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def joined_lines(
+    orders: Iterable[tuple[int, bytes]],
+    index: ResultIndex,
+    *,
+    invalid: InvalidResults = "refuse",
+) -> Iterator[tuple[int, bytes]]:
+    """Each order line as a complete case line: one out per line in, same numbers, in order.
+
+    The patient's results are appended to the order's own ``prior_results`` (if any) in
+    results-file line order. A line that is not a JSON object with a string ``patient.id``
+    (or whose ``prior_results`` is not a list) passes through unchanged, so the evaluator
+    turns it into the same error record as in self-contained mode. Run this in the main
+    process; it is a generator over ``index`` and is not meant to be shared between threads.
+    """
+    include_invalid = invalid == "refuse"
+    for line_no, raw in orders:
+        yield line_no, _join(raw, index, include_invalid)
+
+
+def _join(raw: bytes, index: ResultIndex, include_invalid: bool) -> bytes:
+    try:
+        order = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+    if not isinstance(order, dict):
+        return raw
+    patient = order.get("patient")
+    patient_id = patient.get("id") if isinstance(patient, dict) else None
+    if not isinstance(patient_id, str):
+        return raw
+    found = index.results(patient_id, include_invalid=include_invalid)
+    if not found:
+        return raw
+    joined = b",".join(found)
+    if "prior_results" not in order:
+        # Splice into the bytes as written: no re-encoding of the order at all.
+        text = raw.strip()
+        return text[:-1] + b',"prior_results":[' + joined + b"]}"
+    own = order.pop("prior_results")
+    if not isinstance(own, list):
+        return raw
+    if own:
+        joined = _dumps(own)[1:-1] + b"," + joined
+    return _dumps(order)[:-1] + b',"prior_results":[' + joined + b"]}"
+
+
+def _dumps(value: Any) -> bytes:
+    """orjson, or the stdlib where orjson's depth limit (254) is below the parser's (1024)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(
+            value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode()
