@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "REASON_CODES",
@@ -72,10 +72,13 @@ class _Out(BaseModel):
         _set(obj, "__pydantic_private__", None)
         return obj
 
-    @model_serializer(mode="wrap")
-    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None}
+    def model_dump(self, *, exclude_none: bool = True, **kwargs: Any) -> dict[str, Any]:
+        # Absent optional fields are left out (as PRODUCT.md §5 shows them), natively in
+        # pydantic-core: a Python serializer per object would cost more than deciding.
+        return super().model_dump(exclude_none=exclude_none, **kwargs)
+
+    def model_dump_json(self, *, exclude_none: bool = True, **kwargs: Any) -> str:
+        return super().model_dump_json(exclude_none=exclude_none, **kwargs)
 
 
 class Reason(_Out):
