@@ -102,12 +102,19 @@ def test_retest_lists_every_rejected_result_with_its_reasons() -> None:
 
 
 def test_one_result_with_several_reasons_is_described_once() -> None:
-    out = run_line(17).stdout
+    out = run_line(19).stdout
     potassium = after(out, "K  Potassium")
-    assert potassium.count("R-422 ·") == 1
-    rest = after(potassium, "R-422 ·")
+    assert potassium.count("R-513 ·") == 1
+    rest = after(potassium, "R-513 ·")
+    assert "mark_missing" in rest
+    assert "quality_not_assured" in rest
+
+
+def test_an_ambiguous_result_is_rejected_for_ambiguity_alone() -> None:
+    out = run_line(17).stdout
+    rest = after(after(out, "K  Potassium"), "R-422 ·")
     assert "identity_conflict" in rest
-    assert "reference_range_incompatible" in rest
+    assert "reference_range_incompatible" not in rest.split("R-4", 1)[0]
 
 
 def test_waived_item_names_the_superseded_candidate() -> None:

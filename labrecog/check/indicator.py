@@ -108,7 +108,15 @@ def unit_reason(err: UnitError, unit: str, test: CTest, facts: CaseFacts, rid: s
             name=test.name(facts.lang),
             allowed=", ".join(test.accepted_units),
         )
-    return make_reason(err.code, facts.lang, result_id=rid, detail=err.message)
+    return make_reason(
+        err.code,
+        facts.lang,
+        result_id=rid,
+        detail=err.message,
+        unit=unit,
+        name=test.name(facts.lang),
+        target=test.unit,
+    )
 
 
 def check_value_flags(
@@ -146,7 +154,7 @@ def check_value_flags(
                 result_id=prior.id,
                 value=_num(value),
                 unit=test.unit,
-                limits=_limits(low, high),
+                limits=_limits(low, high, test.unit),
             )
         )
     if policy.abnormal_prior == "reject":
@@ -160,7 +168,7 @@ def check_value_flags(
                     source=local.source,
                     value=_num(value),
                     unit=test.unit,
-                    range=_limits(local.low, local.high),
+                    range=_limits(local.low, local.high, test.unit),
                 )
             )
 
@@ -173,5 +181,11 @@ def _num(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _limits(low: float | None, high: float | None) -> str:
-    return f"{'' if low is None else _num(low)}–{'' if high is None else _num(high)}"
+def _limits(low: float | None, high: float | None, unit: str = "") -> str:
+    """Limits with their unit; a one-sided range reads ``≤ 26`` or ``≥ 40``."""
+    tail = f" {unit}" if unit else ""
+    if low is None and high is not None:
+        return f"≤ {_num(high)}{tail}"
+    if high is None and low is not None:
+        return f"≥ {_num(low)}{tail}"
+    return f"{_num(low or 0.0)}–{_num(high or 0.0)}{tail}"

@@ -83,9 +83,12 @@ def check_reference_range(
 
 
 def _interval(low: float | None, high: float | None, unit: str) -> str:
-    lo = "" if low is None else f"{low:.4g}"
-    hi = "" if high is None else f"{high:.4g}"
-    return f"{lo}–{hi} {unit}"
+    """``3.9–6.1 mmol/L``, ``≤ 26 umol/L`` or ``≥ 40 g/L``: one-sided ranges read as such."""
+    if low is None and high is not None:
+        return f"≤ {high:.4g} {unit}"
+    if high is None and low is not None:
+        return f"≥ {low:.4g} {unit}"
+    return f"{low:.4g}–{high:.4g} {unit}"
 
 
 def _width(low: float | None, high: float | None) -> str:

@@ -102,6 +102,8 @@ def assess_test(
                     tests=", ".join(cand.conflict),
                 )
             )
+            reasons.extend(found)  # not this test's result for sure: nothing else to check
+            continue
         check_status(prior, facts, found)
         check_time(prior, policy, facts, found)
         value = check_indicator(prior, test, facts, found)

@@ -56,12 +56,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the result does not state its method; {name} requires one of {allowed}",
         "结果未注明检测方法；{name} 要求 {allowed}",
     ),
-    "unit_unknown": ("{detail}", "无法识别的单位：{detail}"),
+    "unit_unknown": ("{detail}", "无法识别的单位 {unit}（不是有效的 UCUM 单位）"),
     "unit_unknown.missing": (
         "the result has no unit; {name} is reported in {unit}",
         "结果未注明单位；{name} 的单位为 {unit}",
     ),
-    "unit_incompatible": ("{detail}", "单位不可换算：{detail}"),
+    "unit_incompatible": ("{detail}", "单位 {unit} 无法换算为 {name} 的单位 {target}"),
     "unit_incompatible.not_accepted": (
         "unit {unit} is not among the units the rule set accepts for {name} ({allowed})",
         "单位 {unit} 不在规则集对 {name} 认可的单位中（{allowed}）",
