@@ -5,17 +5,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import click
 import orjson
 
-from labrecog.batch.formats import Format, csv_header
+from labrecog.batch.formats import Format, csv_header, encoder
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
+from labrecog.batch.join import IndexKind, ResultIndex, joined_lines
 from labrecog.batch.progress import Progress
 from labrecog.batch.runner import run_lines
 from labrecog.batch.summary import Summary
 from labrecog.cli.common import EXIT_RULES, load_engine
+from labrecog.engine import Engine
 from labrecog.output.messages import Lang
 
 __all__ = ["evaluate"]
@@ -158,12 +160,27 @@ def _joined(
     orders: str,
     results: str,
     index_kind: str,
-    engine: object,
+    engine: Engine,
     sink: BinaryIO,
     summary: Summary,
     fmt: Format,
 ) -> Iterable[tuple[int, bytes]]:
-    raise click.UsageError("joined mode is not available yet")
+    """Index the results (their error records are written first), then stream the orders."""
+    encode = encoder(fmt)
+
+    def on_error(record: dict[str, Any]) -> None:
+        summary.add(record)
+        sink.write(encode([(int(record.get("line") or 0), record)]))
+
+    index = stack.enter_context(
+        ResultIndex.from_path(
+            results,
+            timezone=engine.rules.timezone,
+            on_error=on_error,
+            index=cast(IndexKind, index_kind),
+        )
+    )
+    return joined_lines(numbered_lines(stack.enter_context(open_input(orders))), index)
 
 
 def _print_summary(summary: Summary) -> None:
