@@ -22,49 +22,11 @@ def check_indicator(
     rid = prior.id
     name = test.name(lang)
     if test.specimens:
-        if prior.specimen is None:
-            out.append(
-                make_reason(
-                    "specimen_mismatch.missing",
-                    lang,
-                    result_id=rid,
-                    name=name,
-                    allowed=test.specimen_text,
-                )
-            )
-        elif prior.specimen.casefold() not in test.specimens:
-            out.append(
-                make_reason(
-                    "specimen_mismatch",
-                    lang,
-                    result_id=rid,
-                    specimen=prior.specimen,
-                    name=name,
-                    allowed=test.specimen_text,
-                )
-            )
+        _listed("specimen_mismatch", "specimen", prior.specimen, test.specimens,
+                test.specimen_text, name, facts, rid, out)  # fmt: skip
     if test.methods:
-        if prior.method is None:
-            out.append(
-                make_reason(
-                    "method_mismatch.missing",
-                    lang,
-                    result_id=rid,
-                    name=name,
-                    allowed=test.method_text,
-                )
-            )
-        elif prior.method.casefold() not in test.methods:
-            out.append(
-                make_reason(
-                    "method_mismatch",
-                    lang,
-                    result_id=rid,
-                    method=prior.method,
-                    name=name,
-                    allowed=test.method_text,
-                )
-            )
+        _listed("method_mismatch", "method", prior.method, test.methods,
+                test.method_text, name, facts, rid, out)  # fmt: skip
     if test.qualitative:
         if prior.value_text is None:
             out.append(
@@ -96,6 +58,28 @@ def check_indicator(
         out.append(unit_reason(conv, prior.unit, test, facts, rid))
         return None
     return conv.factor * prior.value + conv.offset
+
+
+def _listed(
+    code: str,
+    what: str,
+    given: str | None,
+    accepted: frozenset[str],
+    accepted_text: str,
+    name: str,
+    facts: CaseFacts,
+    rid: str,
+    out: list[Reason],
+) -> None:
+    """A stated value from the test's list (specimen, method): absent is not accepted."""
+    if given is None:
+        out.append(
+            make_reason(f"{code}.missing", facts.lang, result_id=rid, name=name,
+                        allowed=accepted_text)
+        )  # fmt: skip
+    elif given.casefold() not in accepted:
+        params = {what: given, "name": name, "allowed": accepted_text}
+        out.append(make_reason(code, facts.lang, result_id=rid, **params))
 
 
 def unit_reason(err: UnitError, unit: str, test: CTest, facts: CaseFacts, rid: str) -> Reason:

@@ -164,13 +164,8 @@ def _findings(
 
 
 def _mark_covers(scope: str, issuer: str | None, ordering: str | None) -> bool:
-    """A mark's scope must cover the *ordering* institution."""
-    if scope == "*":
-        return True
-    if ordering is None:
-        return False
-    if scope == "same_province":
-        return issuer is not None and issuer[:2] == ordering[:2]
-    if scope == "same_city":
-        return issuer is not None and len(issuer) >= 4 and issuer[:4] == ordering[:4]
-    return ordering.startswith(scope)
+    """A mark's scope must cover the *ordering* institution: 本省HR from the same province,
+    a city mark (a region prefix) only where the order is placed in that city."""
+    if scope in ("same_province", "same_city"):
+        return ordering is not None and region_covers(scope, issuer, ordering)
+    return region_covers(scope, ordering, ordering)
