@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -330,6 +331,23 @@ def test_temporary_directory_removed_when_building_fails(tmp_path: Path) -> None
 
     with pytest.raises(OSError, match="disk full"):
         _sqlite(tmp_path, on_error=explode)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_an_os_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = sqlite3.connect
+
+    def tiny(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db: sqlite3.Connection = real(*args, **kwargs)
+        db.execute("PRAGMA max_page_count = 4")  # "database or disk is full" soon
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", tiny)
+    lines = numbered(jl(prior(id=f"R-{i}")) for i in range(20_000))
+    with pytest.raises(OSError, match="full"):
+        ResultIndex.build(lines, timezone=TZ, on_error=no_errors, index="sqlite", tmp_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
