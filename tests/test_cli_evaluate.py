@@ -65,6 +65,12 @@ def test_all_good_exits_0_and_writes_one_decision_per_line(tmp_path: Path) -> No
     assert "cases 2" in err and "errors 0" in err
 
 
+DEEP: dict[str, Any] = {}
+_level = DEEP
+for _ in range(40):  # deeper than ext may be: the decision must still be writable as JSON
+    _level["a"] = {}
+    _level = _level["a"]
+
 BAD_LINES: list[tuple[bytes, str, str]] = [
     (b'{"order_id": "O-9", ', "", "not valid JSON"),
     (b"\xff\xfe not utf-8\n", "", "UTF-8"),
@@ -76,6 +82,7 @@ BAD_LINES: list[tuple[bytes, str, str]] = [
     (line(case(prior(), ordered_at="2025-03-02")), "ordered_at", "date and time"),
     (b'{"order_id": "O-1", "value": NaN}\n', "", "not valid JSON"),
     (line(case(prior(), context__flags=["emergncy"])), "context.flags[0]", "emergency"),
+    (line(case(prior(), ext=DEEP)), "ext", "32 levels"),
 ]
 
 

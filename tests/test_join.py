@@ -271,7 +271,7 @@ def test_an_order_too_deep_for_orjson_is_still_joined() -> None:
         orjson.dumps(orjson.loads(order))
     fresher = prior(id="R-joined", collected_at="2025-02-28T08:00:00+08:00", reported_at=None)
     _, records = run_joined([order], [jl(fresher)])
-    assert records[0]["items"][0]["result_id"] == "R-joined"
+    assert records[0]["error"]["path"] == "ext"  # joined, then refused: ext is too deep
     with ResultIndex.build([(1, jl(fresher))], timezone=TZ, on_error=no_errors) as idx:
         [(_, joined)] = joined_lines([(1, order)], idx)
     assert [p["id"] for p in orjson.loads(joined)["prior_results"]] == ["R-own", "R-joined"]

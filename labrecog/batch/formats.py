@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import orjson
 
+from labrecog.batch.records import internal_error_record
+
 __all__ = ["CSV_COLUMNS", "Format", "csv_header", "encoder"]
 
 Format = Literal["jsonl", "csv"]
@@ -29,7 +31,13 @@ CSV_COLUMNS = (
 
 
 def _jsonl(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
-    return b"".join(orjson.dumps(record) + b"\n" for _, record in records)
+    out = []
+    for line, record in records:
+        try:
+            out.append(orjson.dumps(record) + b"\n")
+        except (TypeError, ValueError) as exc:  # one unwritable record must not stop a batch
+            out.append(orjson.dumps(internal_error_record(line, exc)) + b"\n")
+    return b"".join(out)
 
 
 def _csv(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:

@@ -37,6 +37,7 @@ import orjson
 from pydantic import ValidationError
 
 from labrecog.batch.io import numbered_lines, open_input
+from labrecog.batch.records import bad_utf8 as _bad_utf8
 from labrecog.engine import input_error
 from labrecog.model.case import PriorResult
 
@@ -339,14 +340,6 @@ def _check(
     if not isinstance(named, str):
         return None, None, record
     return named, text, record
-
-
-def _bad_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
 
 
 def joined_lines(

@@ -9,7 +9,7 @@ import orjson
 from labrecog._errors import InputError, InputProblem
 from labrecog.engine import Engine
 
-__all__ = ["evaluate_line", "internal_error_record"]
+__all__ = ["bad_utf8", "evaluate_line", "internal_error_record"]
 
 
 def evaluate_line(engine: Engine, line_no: int, raw: bytes) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def evaluate_line(engine: Engine, line_no: int, raw: bytes) -> dict[str, Any]:
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            reason = "not valid UTF-8" if _bad_utf8(text) else f"not valid JSON: {exc}"
+            reason = "not valid UTF-8" if bad_utf8(text) else f"not valid JSON: {exc}"
             raise InputError([InputProblem("", reason)]) from None
         decision = engine.evaluate(data)
         return decision.model_dump(mode="json")
@@ -43,7 +43,7 @@ def internal_error_record(line_no: int, exc: BaseException) -> dict[str, Any]:
     }
 
 
-def _bad_utf8(raw: bytes) -> bool:
+def bad_utf8(raw: bytes) -> bool:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -12,6 +12,7 @@ from datetime import date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -99,12 +100,39 @@ def _day(value: Any) -> Any:
 Day = Annotated[date, BeforeValidator(_day)]
 
 
+_EXT_DEPTH = 32
+
+
+def _ext(value: Any) -> Any:
+    # ext is carried into the decision: it must be writable as JSON again, whatever it holds.
+    if value is not None and _depth(value) > _EXT_DEPTH:
+        raise PydanticCustomError("ext_depth", "ext is nested more than 32 levels deep")
+    return value
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > _EXT_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+Ext = Annotated[dict[str, Any] | None, AfterValidator(_ext)]
+
+
 class _Model(BaseModel):
     """Unknown fields are input errors; anything extra belongs under ``ext``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    ext: dict[str, Any] | None = None
+    ext: Ext = None
 
 
 class Patient(_Model):
