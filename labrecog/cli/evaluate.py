@@ -37,8 +37,8 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
 )
 @click.option(
     "--results",
-    type=click.Path(dir_okay=False),
-    help="Prior results, one per line, each with patient_id.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Prior results, one per line, each with patient_id ('-' for stdin).",
 )
 @click.option(
     "--index",
@@ -98,6 +98,8 @@ def evaluate(
         raise click.UsageError("--orders needs --results")
     if results is not None and orders is None:
         raise click.UsageError("--results needs --orders")
+    if orders == "-" and results == "-":
+        raise click.UsageError("only one of --orders and --results can be read from stdin")
     engine = load_engine(rules, lang)
     summary = Summary()
     read = written = 0
