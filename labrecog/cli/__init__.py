@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from labrecog import __version__
+from labrecog.cli.diff import diff
 from labrecog.cli.evaluate import evaluate
 from labrecog.cli.explain import explain
 from labrecog.cli.report import report
@@ -25,3 +26,4 @@ main.add_command(validate)
 main.add_command(explain)
 main.add_command(report)
 main.add_command(schema)
+main.add_command(diff)
