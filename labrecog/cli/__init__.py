@@ -10,6 +10,7 @@ from labrecog.cli.evaluate import evaluate
 from labrecog.cli.explain import explain
 from labrecog.cli.report import report
 from labrecog.cli.schema import schema
+from labrecog.cli.test import test as test_command
 from labrecog.cli.validate import validate
 
 __all__ = ["main"]
@@ -26,4 +27,5 @@ main.add_command(validate)
 main.add_command(explain)
 main.add_command(report)
 main.add_command(schema)
+main.add_command(test_command, name="test")
 main.add_command(diff)
