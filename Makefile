@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit ruletests bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ demo: $(STAMP)
 		-o examples/decisions.jsonl; rc=$$?; [ $$rc -le 1 ] || exit $$rc
 	@echo "decisions: examples/decisions.jsonl (3 error records are intended: nothing is lost)"
 
-test: lint typecheck unit
+test: lint typecheck unit ruletests
 
 lint: $(STAMP)
 	$(BIN)/ruff check labrecog tests bench examples
@@ -32,6 +32,13 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Every shipped rule set's own tests, at full coverage of what it defines.
+ruletests: $(STAMP)
+	@for d in rules/*/; do \
+		echo "labrecog test $$d"; \
+		$(BIN)/labrecog test "$$d" --coverage --fail-under 100 || exit 1; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
