@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from labrecog.authoring.cases import CaseError
-from labrecog.authoring.runner import KINDS, Coverage, find_test_files, load_tests, run_tests
+from labrecog.authoring.runner import (
+    KINDS,
+    Coverage,
+    find_test_files,
+    load_tests,
+    run_tests,
+    write_actual,
+)
 from labrecog.cli.common import EXIT_RULES, load_engine
 
 __all__ = ["test"]
@@ -33,7 +40,14 @@ _LABELS = {
     metavar="PCT",
     help="Exit 1 when overall coverage is below PCT.",
 )
-def test(path: str, pattern: str | None, coverage: bool, fail_under: float | None) -> None:
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Also write each test file's actual outcomes to tests/NAME.actual.yaml, for review.",
+)
+def test(
+    path: str, pattern: str | None, coverage: bool, fail_under: float | None, update: bool
+) -> None:
     """Run the tests in PATH/tests/*.yaml against the rule set at PATH."""
     engine = load_engine(path)
     try:
@@ -44,6 +58,14 @@ def test(path: str, pattern: str | None, coverage: bool, fail_under: float | Non
         sys.exit(EXIT_RULES)
     for failure in result.failures:
         click.echo(str(failure))
+    if update:
+        try:
+            written = write_actual(result.outcomes)
+        except (FileExistsError, OSError) as exc:
+            click.echo(f"--update: {exc}", err=True)
+            sys.exit(EXIT_RULES)
+        for target in written:
+            click.echo(f"wrote {target}")
     low = False
     if coverage or fail_under is not None:
         _report(result.coverage)
