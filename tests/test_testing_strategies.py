@@ -19,7 +19,10 @@ from tests.builders import demo_engine
 
 ENGINE: Engine = demo_engine()
 # find() stops at the first example: no shrinking, which would only cost time here.
-FIND = settings(max_examples=2000, deadline=None, database=None, phases=[Phase.generate])
+# derandomize: a search for a rare outcome must not pass or fail by luck in CI.
+FIND = settings(
+    max_examples=2000, deadline=None, database=None, phases=[Phase.generate], derandomize=True
+)
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -85,12 +88,12 @@ def test_the_strategies_produce_waives() -> None:
 
 def test_panels_produce_waived_components() -> None:
     found = find(
-        cases(ENGINE, tests=["LIPID"]),
+        cases(ENGINE, tests=["LFT"]),  # partial allowed: one waived component suffices
         lambda case: any(item.waived for item in ENGINE.evaluate(case).items),
         settings=FIND,
     )
     decision = ENGINE.evaluate(found)
-    assert used_result(decision, found, "TC") or used_result(decision, found, "TRIG")
+    assert any(used_result(decision, found, code) for code in ("ALT", "AST", "TBIL", "ALB"))
 
 
 def test_unknown_codes_are_refused() -> None:

@@ -64,6 +64,8 @@ class _Order:
                 saving=self.money(_ZERO),
                 result_id=None,
                 institution=None,
+                max_age=None,
+                source=None,
                 waived=None,
                 retest=None,
                 reasons=result.reasons,
@@ -82,6 +84,8 @@ class _Order:
             saving=self.money(saving),
             result_id=result.result_id,
             institution=result.institution,
+            max_age=result.max_age,
+            source=result.source,
             waived=None,
             retest=None,
             reasons=reasons,
@@ -135,6 +139,8 @@ class _Order:
             saving=self.money(saving),
             result_id=None,
             institution=None,
+            max_age=None,
+            source=None,
             waived=(
                 tuple(
                     WaivedComponent._trusted(
@@ -173,6 +179,8 @@ def decide_order(facts: CaseFacts) -> Decision:
                 saving=order.money(_ZERO),
                 result_id=None,
                 institution=None,
+                max_age=None,
+                source=None,
                 waived=None,
                 retest=None,
                 reasons=(reason,),

@@ -14,6 +14,7 @@ from labrecog.check.status import check_status
 from labrecog.check.timing import check_time
 from labrecog.compile.compiled import CTest
 from labrecog.model.decision import Reason
+from labrecog.output.messages import format_duration
 from labrecog.output.reasons import make_reason, reason_with_message
 
 __all__ = ["TestOutcome", "assess_test"]
@@ -26,6 +27,8 @@ class TestOutcome:
     result_id: str | None
     reasons: tuple[Reason, ...]
     institution: str | None = None
+    max_age: str | None = None
+    source: str | None = None
 
 
 def assess_test(
@@ -117,4 +120,12 @@ def assess_test(
             superseded = make_reason("superseded", lang, used=prior.id).message
     if used is None:
         return TestOutcome(test.code, False, None, tuple(reasons))
-    return TestOutcome(test.code, True, used.prior.id, tuple(reasons), used.prior.institution.id)
+    return TestOutcome(
+        test.code,
+        True,
+        used.prior.id,
+        tuple(reasons),
+        used.prior.institution.id,
+        format_duration(policy.max_age),
+        policy.max_age_source,
+    )

@@ -102,6 +102,10 @@ class DecisionItem(_Out):
     saving: str
     result_id: str | None = None
     institution: str | None = None  # performing institution of the result used
+    # The interval the result was judged against, and where that rule comes from
+    # ("RCPath G147 (2021) B-SP7"): why a waiver is allowed, shown to the doctor.
+    max_age: str | None = None
+    source: str | None = None
     waived: tuple[WaivedComponent, ...] | None = None
     retest: tuple[str, ...] | None = None
     reasons: tuple[Reason, ...] = ()
