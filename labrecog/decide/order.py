@@ -55,22 +55,25 @@ class _Order:
         name = self.rules.tests[code].name(self.facts.lang) if code in self.rules.tests else code
         return make_reason("duplicate_order", self.facts.lang, test=code, name=name, other=other)
 
+    def retest(self, ordered: OrderedItem, reasons: tuple[Reason, ...]) -> DecisionItem:
+        return DecisionItem._trusted(
+            code=ordered.code,
+            status="retest",
+            saving=self.money(_ZERO),
+            result_id=None,
+            institution=None,
+            max_age=None,
+            source=None,
+            waived=None,
+            retest=None,
+            reasons=reasons,
+            ext=ordered.ext,
+        )
+
     def single(self, ordered: OrderedItem, code: str) -> DecisionItem:
         result = self.outcome(code, frozenset(ordered.flags))
         if not result.waived:
-            return DecisionItem._trusted(
-                code=ordered.code,
-                status="retest",
-                saving=self.money(_ZERO),
-                result_id=None,
-                institution=None,
-                max_age=None,
-                source=None,
-                waived=None,
-                retest=None,
-                reasons=result.reasons,
-                ext=ordered.ext,
-            )
+            return self.retest(ordered, result.reasons)
         saving = self.rules.tests[code].price
         reasons = result.reasons
         if code in self.credited:
@@ -173,19 +176,7 @@ def decide_order(facts: CaseFacts) -> Decision:
         code = rules.order_codes.get(ordered.code)
         if code is None:
             reason = make_reason("unknown_test", facts.lang, code=ordered.code, ruleset=rules.id)
-            items[i] = DecisionItem._trusted(
-                code=ordered.code,
-                status="retest",
-                saving=order.money(_ZERO),
-                result_id=None,
-                institution=None,
-                max_age=None,
-                source=None,
-                waived=None,
-                retest=None,
-                reasons=(reason,),
-                ext=ordered.ext,
-            )
+            items[i] = order.retest(ordered, (reason,))
         elif code in rules.panels:
             panels.append((i, ordered, rules.panels[code]))
         else:
