@@ -9,16 +9,19 @@ taken from the compiled rules, so the same format works for any rule set.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path as FsPath
 from typing import Any, Final
 
+from pydantic_core import PydanticCustomError
+
 from labrecog.compile.compiled import CompiledRules, CTest
 from labrecog.load.ruleset import did_you_mean
+from labrecog.load.schema import parse_duration
 from labrecog.load.yaml_source import Path, Position, SourceMap, YamlProblem, load_yaml
+from labrecog.model.case import PriorResult
 from labrecog.model.decision import REASON_CODES
 
 __all__ = [
@@ -57,32 +60,9 @@ _FULL: Final = frozenset(
     }
 )
 CASE_KEYS: Final = _SHORTCUTS | _FULL
-PRIOR_KEYS: Final = frozenset(
-    {
-        "age",
-        "range",
-        "id",
-        "patient_id",
-        "code",
-        "loinc",
-        "specimen",
-        "value",
-        "value_text",
-        "unit",
-        "reference_range",
-        "collected_at",
-        "reported_at",
-        "institution",
-        "mark",
-        "method",
-        "status",
-        "shared",
-        "ext",
-    }
-)
+# A prior may give any PriorResult field, plus the builder's shortcuts.
+PRIOR_KEYS: Final = frozenset(PriorResult.model_fields) | {"age", "range"}
 _STATUSES: Final = frozenset({"waive", "retest", "partial"})
-_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdw])\s*$")
-_UNITS: Final = {"h": 1.0, "d": 24.0, "w": 168.0}
 
 
 class CaseError(Exception):
@@ -432,10 +412,11 @@ def _list(raw: object, path: Path) -> list[Any]:
 
 
 def _duration(raw: object, path: Path) -> timedelta:
-    match = _DURATION.match(raw) if isinstance(raw, str) else None
-    if match is None:
-        raise _At(path, f"a duration is a number with h, d or w (e.g. 8d), not {raw!r}")
-    return timedelta(hours=float(match.group(1)) * _UNITS[match.group(2)])
+    """The rule files' own duration syntax (h, d, w), so tests and rules read alike."""
+    try:
+        return parse_duration(raw)
+    except PydanticCustomError:
+        raise _At(path, f"a duration is a number with h, d or w (e.g. 8d), not {raw!r}") from None
 
 
 def _when(raw: object, path: Path) -> datetime:
