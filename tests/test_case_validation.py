@@ -20,6 +20,7 @@ recognition:
   require_authorization: false
 tests:
   - code: GLU
+    loinc: [2345-7]
     unit: mmol/L
     specimen: [serum]
     reference_range: {low: 3.9, high: 6.1}

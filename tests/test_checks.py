@@ -163,6 +163,11 @@ ROWS: list[Row] = [
     ),
     retest("no_prior", case(tests=["GLU"]), {"no_prior": None}),
     retest(
+        "loinc_the_rule_set_does_not_map_cannot_confirm_the_code",
+        case(prior(loinc="2350-7")),  # urine glucose, filed under the local code GLU
+        {"identity_conflict": R1},
+    ),
+    retest(
         "partial_not_allowed_names_the_usable_component",
         case(
             prior(code="TC", loinc="2093-3", value=4.0, reference_range={"high": 5.2}),

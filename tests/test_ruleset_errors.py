@@ -249,7 +249,9 @@ def test_unit_that_does_not_parse_is_reported_once(tmp_path: Path) -> None:
     text = BASE.replace(
         "    unit: mmol/L\n    loinc: [2823-3]", "    unit: furlong/fortnight\n    loinc: [2823-3]"
     )
-    only(tmp_path, text)
+    problem = only(tmp_path, text)  # exactly one problem, not one per conversion tried
+    assert (problem.line, problem.col) == at(text, "furlong/fortnight")
+    assert "furlong/fortnight" in problem.message
 
 
 def test_accepted_unit_of_wrong_dimension(tmp_path: Path) -> None:
@@ -269,7 +271,11 @@ def test_mass_unit_without_molar_mass(tmp_path: Path) -> None:
 
 def test_mass_unit_with_molar_mass_loads(tmp_path: Path) -> None:
     text = BASE + "    molar_mass: 39.10 g/mol\n    units: [mmol/L, mg/dL]\n"
-    Engine.from_path(write(tmp_path, text))
+    engine = Engine.from_path(write(tmp_path, text))
+    test = engine.rules.tests["K"]  # BASE ends with the K entry the text extends
+    conv = test.convert("mg/dL")
+    assert not isinstance(conv, Exception)
+    assert conv.factor == pytest.approx(10 / 39.10, rel=1e-9)  # mg/dL -> mmol/L for K
 
 
 def test_arbitrary_unit_never_accepted_for_another(tmp_path: Path) -> None:

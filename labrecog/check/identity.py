@@ -17,7 +17,9 @@ __all__ = ["Candidate", "freshness", "index_priors"]
 
 class Candidate(NamedTuple):
     prior: PriorResult
-    conflict: tuple[str, ...] = ()  # the tests its code and LOINC disagree on
+    # The tests its code and LOINC disagree on; a single test: its LOINC is one the rule set
+    # does not map, so nothing confirms what the code says.
+    conflict: tuple[str, ...] = ()
 
 
 def freshness(c: Candidate) -> tuple[datetime, datetime, str]:
@@ -43,8 +45,8 @@ def index_priors(
         code = prior.code
         by_code = result_codes.get(code) if code is not None else None
         by_loinc = loinc.get(prior.loinc) if prior.loinc is not None else None
-        if by_code is not None and (by_loinc is None or by_loinc == by_code):
-            target = by_code  # the common case: one exact code
+        if by_code is not None and (prior.loinc is None or by_loinc == by_code):
+            target = by_code  # the common case: one exact code, its LOINC agreeing if given
         elif by_code is None and code is None and by_loinc is not None:
             target = by_loinc
         else:
@@ -58,6 +60,12 @@ def index_priors(
                         out.setdefault(test, []).append(Candidate(prior, conflict))
                 continue
             target = tests.pop()
+            if prior.loinc is not None and by_loinc is None:
+                # A LOINC the rule set does not map (urine glucose under the local code GLU,
+                # say) cannot confirm the code: the result is not used for that test.
+                if target in wanted:
+                    out.setdefault(target, []).append(Candidate(prior, (target,)))
+                continue
         if target in wanted:
             found = out.get(target)
             if found is None:

@@ -97,7 +97,9 @@ def assess_test(
         if cand.conflict:
             found.append(
                 make_reason(
-                    "identity_conflict",
+                    "identity_conflict"
+                    if len(cand.conflict) > 1
+                    else "identity_conflict.unknown_loinc",
                     lang,
                     result_id=prior.id,
                     code=prior.code or "-",

@@ -78,6 +78,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{name} is qualitative; the result has no result text",
         "{name} 为定性项目，该结果没有定性结论",
     ),
+    "identity_conflict.unknown_loinc": (
+        "LOINC {loinc} is not one the rule set maps to {tests}; code {code} alone does not "
+        "establish the analyte, so the result is not used",
+        "LOINC {loinc} 不在规则集中 {tests} 的映射内，仅凭代码 {code} 无法确认指标，该结果不予采用",
+    ),
     "identity_conflict": (
         "code {code} and LOINC {loinc} name different tests ({tests}); the result is not used",
         "代码 {code} 与 LOINC {loinc} 指向不同项目（{tests}），该结果不予采用",
