@@ -34,6 +34,10 @@ PUBLISHED: dict[str, tuple[str, str, float, str]] = {
     "HB": ("g/dL", "mmol/L", 1 / 1.61, "Haemoglobin g/dL -> mmol/L / 1.61"),
     "FT4": ("ng/dL", "pmol/L", 12.87, "Free T4 ng/dL -> pmol/L x 12.87"),
     "FT3": ("pg/mL", "pmol/L", 1.536, "Free T3 pg/mL -> pmol/L x 1.536"),
+    # Total T4/T3 are the same molecules as free T4/T3: §3.2 has no total-T4/T3 row, so their
+    # molar masses are checked against the free-hormone factors (same conversion).
+    "T4": ("ng/dL", "pmol/L", 12.87, "Free T4 ng/dL -> pmol/L x 12.87 (same molecule; total T4)"),
+    "T3": ("pg/mL", "pmol/L", 1.536, "Free T3 pg/mL -> pmol/L x 1.536 (same molecule; total T3)"),
 }
 
 
