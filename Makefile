@@ -14,12 +14,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Generated batches of the shipped rule sets (examples/generate.py): one per rule set.
+BATCHES := cn-reference uk-mri
+
 # The example batch holds three deliberately bad lines: exit 1 ("some records were
 # errors, all still written") is the expected outcome, anything else is a failure.
+# The generated batches have no bad lines: anything but exit 0 is a failure.
 demo: $(STAMP)
 	@$(BIN)/labrecog evaluate examples/cases.jsonl --rules rules/demo \
 		-o examples/decisions.jsonl; rc=$$?; [ $$rc -le 1 ] || exit $$rc
 	@echo "decisions: examples/decisions.jsonl (3 error records are intended: nothing is lost)"
+	@mkdir -p examples/out
+	@for b in $(BATCHES); do \
+		echo; echo "labrecog evaluate examples/$$b.jsonl.gz --rules rules/$$b"; \
+		$(BIN)/labrecog evaluate examples/$$b.jsonl.gz --rules rules/$$b \
+			-o examples/out/$$b.decisions.jsonl || exit $$?; \
+		echo "decisions: examples/out/$$b.decisions.jsonl"; \
+	done
 
 test: lint typecheck unit ruletests
 
@@ -42,6 +53,11 @@ ruletests: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
+	@for b in $(BATCHES); do \
+		echo; echo "bench_engine.py --cases examples/$$b.jsonl.gz --rules rules/$$b"; \
+		$(BIN)/python bench/bench_engine.py --cases examples/$$b.jsonl.gz --rules rules/$$b \
+			|| exit $$?; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

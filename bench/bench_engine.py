@@ -4,6 +4,8 @@
     .venv/bin/python bench/bench_engine.py --quick         # 2,000 cases, 3 repeats
     .venv/bin/python bench/bench_engine.py --profile       # plus one cProfile'd evaluate pass
     .venv/bin/python bench/bench_engine.py --json out.json # figures as JSON too
+    .venv/bin/python bench/bench_engine.py --cases examples/uk-mri.jsonl.gz --rules rules/uk-mri
+                                                           # a generated batch (JSONL, gzip)
 
 PRODUCT.md §10: evaluating a case should take at most twice the time of validating it
 with the project's own input model. Three measurements over the same plain-dict cases (what
@@ -14,7 +16,9 @@ with the project's own input model. Three measurements over the same plain-dict 
 (c) cli path   ``orjson.dumps(engine.evaluate(d).model_dump(mode="json"))``
 
 The cases are generated deterministically (seeded ``random.Random``): 8 ordered items each,
-one of them a panel, and 60 prior results of the patient with realistic variation.
+one of them a panel, and 60 prior results of the patient with realistic variation. With
+``--cases FILE --rules DIR`` the cases are read from a JSONL file instead (gzip recognised by
+its magic bytes), e.g. the batches ``examples/generate.py`` writes for the shipped rule sets.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import contextlib
 import cProfile
 import gc
+import gzip
 import io
 import os
 import platform
@@ -32,7 +37,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -103,7 +108,7 @@ METHODS = {"TSH": [("CLIA", 50), ("ECLIA", 40), ("RIA", 10)], "GLU": [("hexokina
 SHIFTS: list[tuple[float | None, float]] = [(0.0, 70), (0.04, 15), (0.25, 6), (None, 9)]
 
 
-def pick(rng: random.Random, options: list[tuple[Any, float]]) -> Any:
+def pick(rng: random.Random, options: Sequence[tuple[Any, float]]) -> Any:
     return rng.choices([o for o, _ in options], weights=[w for _, w in options])[0]
 
 
@@ -247,6 +252,8 @@ class Generator:
         else:
             bound = high if high is not None else low or 1.0
             value = bound * rng.uniform(0.2, 1.15)
+        unit: str
+        factor: float
         unit, factor, _ = pick(rng, [((u, f, w), w) for u, f, w in UNITS[code]])
 
         def to_unit(x: float) -> float:
@@ -279,6 +286,36 @@ class Generator:
 
 
 # --------------------------------------------------------------------------- measuring
+
+
+def read_cases(path: Path) -> list[dict[str, Any]]:
+    """The cases of a JSONL file (plain or gzip, by magic bytes), as ``orjson.loads`` gives
+    them. Lines that are not JSON objects are skipped: the engine could not time them."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    cases = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(data, dict):
+            cases.append(data)
+    return cases
+
+
+def cases_arg(text: str) -> int | Path:
+    """``--cases``: a number of generated cases, or a JSONL file of cases."""
+    try:
+        return int(text)
+    except ValueError:
+        path = Path(text)
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"not a number nor a file: {text}") from None
+        return path
 
 
 def machine() -> dict[str, Any]:
@@ -435,9 +472,7 @@ def report(figures: dict[str, Any]) -> str:
         f"machine: {m['cpu']}, {m['cores']} cores, {m['platform']}",
         f"python {m['python']} ({m['implementation']}), pydantic {m['pydantic']}, "
         f"orjson {m['orjson']}",
-        f"workload: {w['cases']:,} cases x {ORDERED_ITEMS} ordered items (1 panel), "
-        f"{PRIORS_PER_CASE} prior results each; seed {figures['seed']}; "
-        f"median of {figures['repeat']} interleaved runs",
+        f"workload: {figures['workload_text']}; median of {figures['repeat']} interleaved runs",
         "",
         f"{'measurement':<38} {'median s':>9} {'cases/s':>10} {'µs/case':>9} "
         f"{'min s':>7} {'max s':>7}",
@@ -471,22 +506,50 @@ def report(figures: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--cases", type=int, default=20_000, help="number of cases (20000)")
+    parser.add_argument(
+        "--cases",
+        type=cases_arg,
+        default=20_000,
+        metavar="N|FILE",
+        help="number of generated cases (20000), or a JSONL file of cases (needs --rules)",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs of each measurement (5)")
-    parser.add_argument("--quick", action="store_true", help="2,000 cases, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="2,000 cases (or the file), 3 repeats")
     parser.add_argument("--profile", action="store_true", help="cProfile one evaluate pass")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures here")
-    parser.add_argument("--rules", type=Path, default=RULES, help=argparse.SUPPRESS)
+    parser.add_argument("--rules", type=Path, help="rule set (default rules/demo)")
     args = parser.parse_args(argv)
+    source: Path | None = args.cases if isinstance(args.cases, Path) else None
     if args.quick:
-        args.cases, args.repeat = 2_000, 3
-    if args.cases < 1 or args.repeat < 1:
+        args.repeat = 3
+        if source is None:
+            args.cases = 2_000
+    if source is not None and args.rules is None:
+        parser.error("--cases FILE needs --rules DIR (the rule set the cases were made for)")
+    if (source is None and args.cases < 1) or args.repeat < 1:
         parser.error("--cases and --repeat must be positive")
 
-    engine = Engine.from_path(args.rules)
+    engine = Engine.from_path(args.rules or RULES)
     t0 = time.perf_counter()
-    cases = Generator(engine).cases(args.cases)
-    print(f"generated {len(cases):,} cases in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    if source is None:
+        cases = Generator(engine).cases(args.cases)
+        what = "generated"
+        workload_text = (
+            f"{len(cases):,} cases x {ORDERED_ITEMS} ordered items (1 panel), "
+            f"{PRIORS_PER_CASE} prior results each; seed {SEED}"
+        )
+    else:
+        cases = read_cases(source)
+        if not cases:
+            parser.error(f"{source}: no cases")
+        what = f"read from {source}:"
+        items = sum(len(c.get("tests") or ()) for c in cases)
+        priors = sum(len(c.get("prior_results") or ()) for c in cases)
+        workload_text = (
+            f"{len(cases):,} cases from {source.name}, {items / len(cases):.1f} ordered items "
+            f"and {priors / len(cases):.1f} prior results per case"
+        )
+    print(f"{what} {len(cases):,} cases in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     # The cases stay alive for the whole run; freezing them keeps the cyclic collector from
     # re-scanning a large, unchanging heap during the timings (a streaming CLI has none).
     gc.collect()
@@ -498,7 +561,9 @@ def main(argv: list[str] | None = None) -> int:
     ratio = timings["evaluate"]["median_s"] / timings["validate"]["median_s"]
     figures: dict[str, Any] = {
         "ruleset": f"{engine.ruleset.id} {engine.ruleset.version}",
-        "seed": SEED,
+        "seed": SEED if source is None else None,
+        "cases_file": None if source is None else str(source),
+        "workload_text": workload_text,
         "repeat": args.repeat,
         "machine": machine(),
         "workload": work,
