@@ -1,4 +1,5 @@
-"""Output formats for batch records: JSONL for programs, CSV for spreadsheets."""
+"""Output formats for batch records: JSONL for programs, CSV for spreadsheets, FHIR
+(one GuidanceResponse or OperationOutcome per line) for FHIR-native callers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from labrecog.batch.records import internal_error_record
 
 __all__ = ["CSV_COLUMNS", "Format", "csv_header", "encoder"]
 
-Format = Literal["jsonl", "csv"]
+Format = Literal["jsonl", "csv", "fhir"]
 
 CSV_COLUMNS = (
     "line",
@@ -63,9 +64,25 @@ def _csv(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def _fhir(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
+    """The records are FHIR resources already; an unwritable one becomes an OperationOutcome."""
+    from labrecog.fhir._write import operation_outcome
+
+    out = []
+    for line, resource in records:
+        try:
+            out.append(orjson.dumps(resource) + b"\n")
+        except (TypeError, ValueError) as exc:
+            outcome = operation_outcome(internal_error_record(line, exc), line)
+            out.append(orjson.dumps(outcome) + b"\n")
+    return b"".join(out)
+
+
 def csv_header() -> bytes:
     return (",".join(CSV_COLUMNS) + "\n").encode("utf-8")
 
 
 def encoder(fmt: Format) -> Callable[[Iterable[tuple[int, dict[str, Any]]]], bytes]:
+    if fmt == "fhir":
+        return _fhir
     return _csv if fmt == "csv" else _jsonl

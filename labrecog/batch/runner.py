@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Literal
 
 from labrecog.batch.formats import Format, encoder
 from labrecog.batch.records import evaluate_line
@@ -21,9 +21,12 @@ from labrecog.batch.summary import Summary
 from labrecog.engine import Engine
 from labrecog.output.messages import Lang
 
-__all__ = ["Chunk", "run_lines"]
+__all__ = ["Chunk", "Source", "run_lines"]
 
 CHUNK_LINES = 256
+
+#: What each input line holds: a labrecog case (JSONL) or a FHIR Bundle (NDJSON).
+Source = Literal["jsonl", "fhir"]
 
 
 @dataclass(slots=True)
@@ -35,26 +38,54 @@ class Chunk:
 
 _worker_engine: Engine | None = None
 _worker_format: Format = "jsonl"
+_worker_source: tuple[Source, bool] = ("jsonl", False)
 
 
-def _init_worker(rules: str, lang: Lang | None, fmt: Format) -> None:
-    global _worker_engine, _worker_format
+def _init_worker(
+    rules: str, lang: Lang | None, fmt: Format, source: tuple[Source, bool] = ("jsonl", False)
+) -> None:
+    global _worker_engine, _worker_format, _worker_source
     _worker_engine = Engine.from_path(rules, lang=lang)
     _worker_format = fmt
+    _worker_source = source
 
 
 def _work(batch: list[tuple[int, bytes]]) -> Chunk:
     assert _worker_engine is not None
-    return _evaluate(_worker_engine, _worker_format, batch)
+    return _evaluate(_worker_engine, _worker_format, batch, _worker_source)
 
 
-def _evaluate(engine: Engine, fmt: Format, batch: list[tuple[int, bytes]]) -> Chunk:
+def _evaluate(
+    engine: Engine,
+    fmt: Format,
+    batch: list[tuple[int, bytes]],
+    source: tuple[Source, bool] = ("jsonl", False),
+) -> Chunk:
+    if source[0] == "fhir":
+        return _evaluate_bundles(engine, fmt, batch, strict=source[1])
     summary = Summary()
     records: list[tuple[int, dict[str, Any]]] = []
     for line_no, raw in batch:
         record = evaluate_line(engine, line_no, raw)
         summary.add(record)
         records.append((line_no, record))
+    return Chunk(encoder(fmt)(records), len(batch), summary)
+
+
+def _evaluate_bundles(
+    engine: Engine, fmt: Format, batch: list[tuple[int, bytes]], *, strict: bool
+) -> Chunk:
+    """FHIR Bundles in: summarised as decisions, written as FHIR or as labrecog records."""
+    from labrecog.fhir._batch import evaluate_bundle_line
+
+    summary = Summary()
+    records: list[tuple[int, dict[str, Any]]] = []
+    for line_no, raw in batch:
+        record, out = evaluate_bundle_line(
+            engine, line_no, raw, fhir_out=fmt == "fhir", strict=strict
+        )
+        summary.add(record)
+        records.append((line_no, out))
     return Chunk(encoder(fmt)(records), len(batch), summary)
 
 
@@ -72,15 +103,24 @@ def run_lines(
     lang: Lang | None,
     fmt: Format,
     jobs: int,
+    source: Source = "jsonl",
+    strict_fhir: bool = False,
 ) -> Iterator[Chunk]:
-    """Evaluated chunks in input order; ``engine`` serves jobs=1, ``rules`` the workers."""
+    """Evaluated chunks in input order; ``engine`` serves jobs=1, ``rules`` the workers.
+
+    ``source="fhir"``: each line is a FHIR Bundle (``strict_fhir`` validates it with
+    fhir.resources first).
+    """
+    if fmt == "fhir" and source != "fhir":
+        raise ValueError("FHIR output answers FHIR input: give source='fhir'")
+    how = (source, strict_fhir)
     if jobs <= 1:
         for batch in _chunks(lines):
-            yield _evaluate(engine, fmt, batch)
+            yield _evaluate(engine, fmt, batch, how)
         return
     window = jobs * 4
     with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(rules, lang, fmt)
+        max_workers=jobs, initializer=_init_worker, initargs=(rules, lang, fmt, how)
     ) as pool:
         pending: collections.deque[Future[Chunk]] = collections.deque()
         try:

@@ -14,7 +14,7 @@ from labrecog.batch.formats import Format, csv_header, encoder
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
 from labrecog.batch.join import IndexKind, ResultIndex, joined_lines
 from labrecog.batch.progress import Progress
-from labrecog.batch.runner import run_lines
+from labrecog.batch.runner import Source, run_lines
 from labrecog.batch.summary import Summary
 from labrecog.cli.common import EXIT_RULES, load_engine
 from labrecog.engine import Engine
@@ -57,10 +57,24 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "csv"]),
+    type=click.Choice(["jsonl", "csv", "fhir"]),
     default="jsonl",
     show_default=True,
-    help="jsonl: one record per case; csv: one row per item.",
+    help="jsonl: one record per case; csv: one row per item; fhir: FHIR Bundles in "
+    "(NDJSON), one GuidanceResponse or OperationOutcome out per line.",
+)
+@click.option(
+    "--input-format",
+    "source",
+    type=click.Choice(["jsonl", "fhir"]),
+    help="What each input line holds: a labrecog case (jsonl) or a FHIR R4 Bundle (fhir). "
+    "Default: fhir with --format fhir, else jsonl.",
+)
+@click.option(
+    "--strict-fhir",
+    is_flag=True,
+    help="Validate each Bundle against the FHIR R4 models (fhir.resources) before reading "
+    "it; slower.",
 )
 @click.option(
     "-j",
@@ -81,6 +95,8 @@ def evaluate(
     index_kind: str,
     output: str | None,
     fmt: Format,
+    source: Source | None,
+    strict_fhir: bool,
     jobs: int,
     summary_json: str | None,
     lang: Lang | None,
@@ -91,6 +107,9 @@ def evaluate(
     Every input line yields exactly one output record, in input order: a decision, or an
     error record naming the line and the field. Exit 0 when all lines were decided, 1 when
     some were error records (all still written), 2 for usage or rule-set errors.
+
+    With --format fhir (or --input-format fhir) each line is a FHIR R4 Bundle; see
+    docs/fhir.md.
     """
     if (cases is None) == (orders is None):
         raise click.UsageError("give either CASES or --orders with --results")
@@ -100,6 +119,7 @@ def evaluate(
         raise click.UsageError("--results needs --orders")
     if orders == "-" and results == "-":
         raise click.UsageError("only one of --orders and --results can be read from stdin")
+    source = _source(source, fmt, strict_fhir, joined=orders is not None)
     engine = load_engine(rules, lang)
     summary = Summary()
     read = written = 0
@@ -116,7 +136,14 @@ def evaluate(
             progress = stack.enter_context(Progress(enabled=not quiet))
             counted = _count(lines)
             for chunk in run_lines(
-                counted, engine=engine, rules=rules, lang=lang, fmt=fmt, jobs=jobs
+                counted,
+                engine=engine,
+                rules=rules,
+                lang=lang,
+                fmt=fmt,
+                jobs=jobs,
+                source=source,
+                strict_fhir=strict_fhir,
             ):
                 sink.write(chunk.payload)
                 written += chunk.lines
@@ -138,6 +165,26 @@ def evaluate(
     if not quiet:
         _print_summary(summary)
     sys.exit(EXIT_RECORD_ERRORS if summary.errors else EXIT_OK)
+
+
+def _source(source: Source | None, fmt: Format, strict: bool, *, joined: bool) -> Source:
+    """The input format, checked against the output format and the other options."""
+    chosen: Source = source or ("fhir" if fmt == "fhir" else "jsonl")
+    if fmt == "fhir" and chosen != "fhir":
+        raise click.UsageError("--format fhir reads FHIR Bundles: drop --input-format jsonl")
+    if chosen == "fhir" and joined:
+        raise click.UsageError("FHIR input is one Bundle per line: give CASES, not --orders")
+    if strict and chosen != "fhir":
+        raise click.UsageError("--strict-fhir needs FHIR input (--format fhir or "
+                               "--input-format fhir)")  # fmt: skip
+    if strict:
+        from labrecog.fhir._strict import available
+
+        if not available():
+            raise click.UsageError(
+                "--strict-fhir needs fhir.resources: pip install 'labrecog[fhir]'"
+            )
+    return chosen
 
 
 class _Counter:

@@ -1,0 +1,49 @@
+"""One NDJSON line holding a Bundle to one output record, for the batch runner.
+
+Like ``labrecog.batch.records.evaluate_line`` this never raises: a bad line becomes an
+error record (labrecog JSONL output) or an OperationOutcome (FHIR output).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from labrecog._errors import InputError, InputProblem
+from labrecog.batch.records import bad_utf8, internal_error_record
+from labrecog.engine import Engine
+from labrecog.fhir._read import FhirInputError, read_bundle
+from labrecog.fhir._strict import validate_bundle
+from labrecog.fhir._write import guidance_response, operation_outcome
+
+__all__ = ["evaluate_bundle_line"]
+
+
+def evaluate_bundle_line(
+    engine: Engine, line_no: int, raw: bytes, *, fhir_out: bool, strict: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the labrecog record, for the summary; the record to write)."""
+    try:
+        text = raw.strip()
+        if not text:
+            raise InputError([InputProblem("", "empty line")])
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            reason = "not valid UTF-8" if bad_utf8(text) else f"not valid JSON: {exc}"
+            raise InputError([InputProblem("", reason)]) from None
+        if strict:
+            problems = validate_bundle(data)
+            if problems:
+                raise FhirInputError(problems)
+        fhir_case = read_bundle(data, engine)
+        decision = engine.evaluate(fhir_case.case)
+        record = decision.model_dump(mode="json")
+        return record, guidance_response(decision, fhir_case) if fhir_out else record
+    except InputError as exc:
+        record = exc.to_record(line_no)
+        return record, operation_outcome(exc, line_no) if fhir_out else record
+    except Exception as exc:  # one bad bundle must not stop a batch
+        record = internal_error_record(line_no, exc)
+        return record, operation_outcome(record, line_no) if fhir_out else record

@@ -1,0 +1,86 @@
+"""The URLs labrecog reads and writes in FHIR: code systems, extensions, identifiers."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DECISION_SYSTEM",
+    "ERROR_SYSTEM",
+    "EXT_INSTITUTION_LEVEL",
+    "EXT_INSTITUTION_REGION",
+    "EXT_LINE",
+    "EXT_ORDER_ID",
+    "EXT_RECOGNITION_MARK",
+    "EXT_RULESET",
+    "EXT_SHARED",
+    "FHIR_FLAG_SYSTEM",
+    "LOINC",
+    "ORDER_SYSTEM",
+    "REASON_SYSTEM",
+    "REFERENCE_RANGE_MEANING",
+    "RULESET_URI",
+    "SETTINGS",
+    "SNOMED",
+    "SPECIMEN_CODES",
+    "UCUM",
+    "V2_0487",
+    "V3_ACT_CODE",
+    "V3_CONFIDENTIALITY",
+]
+
+_BASE = "https://labrecog.dev/fhir"
+
+#: Order-context flags (exceptions, condition flags) as codings in ServiceRequest.orderDetail
+#: or ServiceRequest.reasonCode; the code is the rule set's flag name.
+FHIR_FLAG_SYSTEM = f"{_BASE}/CodeSystem/flag"
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+
+EXT_INSTITUTION_REGION = f"{_BASE}/StructureDefinition/institution-region"
+EXT_INSTITUTION_LEVEL = f"{_BASE}/StructureDefinition/institution-level"
+EXT_RECOGNITION_MARK = f"{_BASE}/StructureDefinition/recognition-mark"
+EXT_SHARED = f"{_BASE}/StructureDefinition/shared"
+
+#: Extension on the GuidanceResponse: the rule set that decided (sub-extensions id, version,
+#: digest).
+EXT_RULESET = f"{_BASE}/StructureDefinition/ruleset"
+#: Extension on an OperationOutcome written for a bad input line: the line number.
+EXT_LINE = f"{_BASE}/StructureDefinition/input-line"
+#: Extension on an OperationOutcome: the order id, when it could be read.
+EXT_ORDER_ID = f"{_BASE}/StructureDefinition/order-id"
+
+#: labrecog's decision statuses (waive, retest, partial) and reason codes.
+DECISION_SYSTEM = f"{_BASE}/CodeSystem/decision"
+REASON_SYSTEM = f"{_BASE}/CodeSystem/reason"
+ERROR_SYSTEM = f"{_BASE}/CodeSystem/error"
+#: Identifier system for order ids (GuidanceResponse.requestIdentifier).
+ORDER_SYSTEM = f"{_BASE}/NamingSystem/order-id"
+RULESET_URI = f"{_BASE}/ruleset"
+
+V2_0487 = "http://terminology.hl7.org/CodeSystem/v2-0487"
+SNOMED = "http://snomed.info/sct"
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+V3_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+REFERENCE_RANGE_MEANING = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
+
+#: Specimen type codings read as the specimen names rule sets use (rules/*/ specimens:).
+SPECIMEN_CODES: dict[tuple[str, str], str] = {
+    (V2_0487, "SER"): "serum",
+    (V2_0487, "PLAS"): "plasma",
+    (V2_0487, "BLD"): "whole blood",
+    (V2_0487, "WB"): "whole blood",
+    (V2_0487, "UR"): "urine",
+    (SNOMED, "119364003"): "serum",
+    (SNOMED, "119361006"): "plasma",
+    (SNOMED, "258580003"): "whole blood",
+    (SNOMED, "122575003"): "urine",
+}
+
+#: Encounter.class (v3 ActCode) -> case context.setting.
+SETTINGS: dict[str, str] = {
+    "AMB": "outpatient",
+    "IMP": "inpatient",
+    "ACUTE": "inpatient",
+    "NONAC": "inpatient",
+    "EMER": "emergency",
+}
