@@ -10,6 +10,7 @@ from labrecog.cli.evaluate import evaluate
 from labrecog.cli.explain import explain
 from labrecog.cli.report import report
 from labrecog.cli.schema import schema
+from labrecog.cli.serve import serve
 from labrecog.cli.test import test as test_command
 from labrecog.cli.validate import validate
 
@@ -29,3 +30,4 @@ main.add_command(report)
 main.add_command(schema)
 main.add_command(test_command, name="test")
 main.add_command(diff)
+main.add_command(serve)

@@ -1,0 +1,235 @@
+"""The Starlette application: routes, CORS, the error guard and request logging.
+
+::
+
+    GET  /cds-services                    discovery
+    POST /cds-services/{id}               a hook call -> {"cards": [...]}
+    POST /cds-services/{id}/feedback      card outcomes -> {"stored": n}
+    GET  /openapi.json                    the OpenAPI 3.1 document
+    GET  /healthz                         liveness and the rule set loaded
+
+Middleware, outermost first: CORS (so every answer, errors included, carries the
+headers a browser-based CDS client needs), then :class:`_Guard`, which turns any
+unexpected exception into a JSON 500 without a stack trace and writes one JSON log line
+per request. Refusals (:class:`ServiceError`, 404, 405) are answered as FHIR
+OperationOutcomes by Starlette's exception middleware.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from labrecog.engine import Engine
+from labrecog.server._discovery import SERVICES, Service, discovery_document
+from labrecog.server._errors import JSONResponse, ServiceError, outcome_response
+from labrecog.server._feedback import FeedbackStore, parse_feedback
+from labrecog.server._hook import HookCall, HookResult, evaluate_call, parse_hook_request
+from labrecog.server._limits import DEFAULT_MAX_BODY, read_json
+from labrecog.server._logging import log_event, safe_traceback
+from labrecog.server._openapi import openapi_document
+
+__all__ = ["create_app"]
+
+
+def _log_fields(request: Request) -> dict[str, Any]:
+    state = request.scope.setdefault("state", {})
+    fields: dict[str, Any] = state.setdefault("log", {})
+    return fields
+
+
+class _Guard:
+    """No exception leaves the service as a stack trace; one log line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except ClientDisconnect:
+            status = 499  # the client went away mid-request: nobody to answer
+            scope.setdefault("state", {}).setdefault("log", {})["error"] = "client_disconnect"
+        except Exception as exc:
+            error_id = str(uuid.uuid4())
+            log_event(
+                "internal_error",
+                level=logging.ERROR,
+                error_id=error_id,
+                exception=type(exc).__name__,
+                frames=safe_traceback(exc),
+            )
+            if not started:
+                response = outcome_response(
+                    500,
+                    f"internal error {error_id}; the service's log has the details",
+                    code="exception",
+                )
+                await response(scope, receive, tracked)
+            status = 500
+        finally:
+            fields = scope.get("state", {}).get("log", {})
+            log_event(
+                "request",
+                method=scope.get("method"),
+                path=str(scope.get("path", ""))[:200],
+                status=status,
+                latency_ms=round((time.perf_counter() - start) * 1000, 2),
+                **fields,
+            )
+
+
+def _service(request: Request) -> Service:
+    service_id = request.path_params["service_id"]
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ServiceError(
+            404,
+            "unknown_service",
+            f"no CDS Service with id {service_id[:100]!r}; see GET /cds-services",
+            code="not-found",
+        )
+    return service
+
+
+def create_app(
+    engine: Engine,
+    *,
+    feedback_store: FeedbackStore,
+    institution: Mapping[str, Any] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    cors_origins: Sequence[str] = ("*",),
+) -> Starlette:
+    """The CDS Hooks service for one loaded rule set.
+
+    ``institution`` (``{"id", "region", "level"}``) is the ordering institution used when
+    the draft orders do not name one; ``feedback_store`` keeps issued cards and feedback.
+    """
+    rules = engine.rules
+    discovery = orjson.dumps(discovery_document(rules, engine.lang))
+    openapi = orjson.dumps(openapi_document(rules))
+    ruleset = {"id": rules.id, "version": rules.version, "digest": rules.digest}
+    health = orjson.dumps({"status": "ok", "ruleset": ruleset})
+
+    def raw(body: bytes) -> Response:
+        return Response(body, media_type="application/json")
+
+    async def get_discovery(request: Request) -> Response:
+        return raw(discovery)
+
+    async def get_openapi(request: Request) -> Response:
+        return raw(openapi)
+
+    async def get_health(request: Request) -> Response:
+        return raw(health)
+
+    def decide_and_record(call: HookCall, received_at: datetime) -> HookResult:
+        # One worker-thread hop for the CPU work and the store write.
+        result = evaluate_call(call, engine, received_at=received_at, institution=institution)
+        if result.issued:
+            try:
+                feedback_store.record_cards(result.issued)
+            except Exception as exc:  # the cards stand; only the join for feedback is lost
+                log_event(
+                    "card_store_failed",
+                    level=logging.ERROR,
+                    order_id=result.order_id,
+                    exception=type(exc).__name__,
+                    frames=safe_traceback(exc),
+                )
+        return result
+
+    async def call_service(request: Request) -> Response:
+        received_at = datetime.now(UTC)
+        service = _service(request)
+        log = _log_fields(request)
+        log.update(service=service.id, hook=service.hook)
+        body = await read_json(request, max_body_bytes)
+        call = parse_hook_request(body, service)
+        log.update(hook_instance=call.hook_instance, draft_orders=len(call.requests))
+        result = await run_in_threadpool(decide_and_record, call, received_at)
+        log.update(order_id=result.order_id, cards=len(result.cards), **result.counts)
+        if result.paginated:
+            log["prefetch_paginated"] = True
+        return JSONResponse({"cards": result.cards})
+
+    async def post_feedback(request: Request) -> Response:
+        service = _service(request)
+        log = _log_fields(request)
+        log.update(service=service.id, feedback=True)
+        body = await read_json(request, max_body_bytes)
+        items = parse_feedback(body)
+        stored = await run_in_threadpool(feedback_store.record_feedback, service.id, items)
+        outcomes: dict[str, int] = {}
+        for item in items:
+            outcomes[item.outcome] = outcomes.get(item.outcome, 0) + 1
+        log.update(stored=stored, outcomes=outcomes)
+        return JSONResponse({"stored": stored})
+
+    async def on_service_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServiceError)
+        log = _log_fields(request)
+        log["error"] = exc.kind
+        if exc.order_id is not None:
+            log["order_id"] = exc.order_id
+        return exc.response()
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        _log_fields(request)["error"] = f"http_{exc.status_code}"
+        message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, "error")
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        headers = dict(exc.headers) if exc.headers else None
+        return outcome_response(exc.status_code, message, code=code, headers=headers)
+
+    routes = [
+        Route("/cds-services", get_discovery, methods=["GET"]),
+        Route("/cds-services/{service_id}", call_service, methods=["POST"]),
+        Route("/cds-services/{service_id}/feedback", post_feedback, methods=["POST"]),
+        Route("/openapi.json", get_openapi, methods=["GET"]),
+        Route("/healthz", get_health, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        ),
+        Middleware(_Guard),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={ServiceError: on_service_error, HTTPException: on_http_error},
+    )

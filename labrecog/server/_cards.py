@@ -1,0 +1,541 @@
+"""Decision + case → CDS Hooks cards.
+
+One card per ordered item that need not be performed in full; items to re-test get no
+card (there is nothing to suggest, and a card saying "order it" would be noise):
+
+- ``waive`` (a test, or a panel whose every component is recognised): the card names the
+  prior result relied on (value, unit, collection time, performing laboratory, mark),
+  the rule that allowed it, the other candidates and why they were not used, and carries
+  one suggestion whose single action deletes that item's draft ServiceRequest.
+- ``partial`` (a panel with some components recognised): the card lists the recognised
+  components with their results and the components to order, and carries **no**
+  suggestion. Replacing the panel by its remaining components means writing new orders
+  in the ordering system's own catalogue codes, which this service cannot know; a wrong
+  automatic order is worse than a manual edit, so the clinician changes the order.
+
+Every card offers the rule set's exception flags that apply to the item as
+``overrideReasons`` (system :data:`labrecog.fhir.FHIR_FLAG_SYSTEM`, code = flag, display
+in the engine's language): the same codings, sent back on the ServiceRequest, make the
+engine re-test the item. Card and suggestion uuids are UUID 5 of (service, order id,
+ServiceRequest), so the same order and item always get the same uuid and feedback can be
+joined to the order.
+
+Text from the request (laboratory names, units, ids, result text) is escaped before it
+goes into the Markdown ``detail``, so input cannot inject links or HTML into the card.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from labrecog.compile.compiled import CompiledRules
+from labrecog.fhir import FHIR_FLAG_SYSTEM, FhirCase
+from labrecog.model.case import Case, PriorResult, ReferenceRange
+from labrecog.model.decision import Decision, DecisionItem, Reason
+from labrecog.output.messages import Lang, format_duration
+from labrecog.server._feedback import IssuedCard
+
+__all__ = [
+    "CARD_NAMESPACE",
+    "SUMMARY_LIMIT",
+    "TOPIC_SYSTEM",
+    "card_uuid",
+    "fit_summary",
+    "render_cards",
+]
+
+SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary"
+_MAX_OTHERS = 8  # other candidates listed in a card's detail
+CARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://labrecog.dev/cds-hooks/card")
+TOPIC_SYSTEM = "https://labrecog.dev/fhir/CodeSystem/card-topic"
+_TOPIC = {
+    "en": "Mutual recognition of lab results",
+    "zh": "检查检验结果互认",
+}
+
+# key -> (english, chinese)
+_TEXT: dict[str, tuple[str, str]] = {
+    "summary.waive": (
+        "{name}: no need to re-test — recognised result of {date} from {lab}",
+        "{name}：可互认{lab} {date}的结果，无需重复检查",
+    ),
+    "summary.partial": (
+        "{name}: {n} of {m} components recognised — order only {retest}",
+        "{name}：{n}/{m}项可互认，仅需检查{retest}",
+    ),
+    "head.waive": (
+        "**{name}** need not be repeated: a recognised prior result is available.",
+        "**{name}** 无需重复检查：已有可互认的既往结果。",
+    ),
+    "head.partial": (
+        "**{name}**: {n} of {m} components have recognised prior results; "
+        "order only the components listed under *To order*.",
+        "**{name}**：{m}项中{n}项已有可互认的既往结果，仅需开立“需检查”所列项目。",
+    ),
+    "result": ("Result", "结果"),
+    "reference": ("reference range", "参考区间"),
+    "collected": ("Collected", "采集时间"),
+    "before": ("{age} before this order", "开单前 {age}"),
+    "lab": ("Performing laboratory", "检验机构"),
+    "mark": ("mark", "互认标识"),
+    "resource": ("Result resource", "结果资源"),
+    "why": ("Why", "依据"),
+    "why.text": (
+        "within the {max_age} limit{source}; specimen, unit, reference range, institution "
+        "and recognition checks passed",
+        "在互认时效 {max_age} 内{source}；标本、单位、参考区间、机构及互认标识核对通过",
+    ),
+    "saving": ("Saving", "节省"),
+    "abnormal": (
+        "⚠ The value is outside the reporting laboratory's reference range: review it.",
+        "⚠ 该结果超出检验机构的参考区间，请查看。",
+    ),
+    "others": ("Other results considered:", "其他既往结果："),
+    "more": ("… and {n} more", "……另有 {n} 条"),
+    "recognised": ("Recognised:", "可互认："),
+    "to_order": ("To order:", "需检查："),
+    "no_suggestion": (
+        "No automatic change is suggested for a partly recognised panel: edit the draft "
+        "order to the components under *To order*.",
+        "部分互认的组合项目不提供自动修改建议：请将草稿医嘱改为“需检查”所列项目。",
+    ),
+    "suggest": ("Remove the draft order for {name}", "撤销{name}草稿医嘱"),
+    "action": (
+        "Delete {request}: {name} is recognised from {observation} ({date}, {lab})",
+        "删除 {request}：{name}可互认 {observation}（{date}，{lab}）",
+    ),
+    "value.none": ("no value", "无结果值"),
+}
+
+
+def _t(key: str, lang: Lang, **params: object) -> str:
+    en, zh = _TEXT[key]
+    return (zh if lang == "zh" else en).format(**params)
+
+
+def _label(key: str, lang: Lang) -> str:
+    """``**Result:**`` / ``**结果：**``"""
+    return f"**{_t(key, lang)}{'：' if lang == 'zh' else ':'}**"
+
+
+def _comma(lang: Lang) -> str:
+    return "，" if lang == "zh" else ", "
+
+
+def _paren(text: str, lang: Lang) -> str:
+    return f"（{text}）" if lang == "zh" else f" ({text})"
+
+
+_MD_SPECIAL = frozenset("\\`*_[]<>|~#&!{}")
+
+
+def md(text: str) -> str:
+    """Text from the request, made inert in Markdown: one line, punctuation escaped."""
+    flat = " ".join(text.split())
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in flat)
+
+
+def card_uuid(service_id: str, order_id: str, service_request: str) -> str:
+    return str(uuid.uuid5(CARD_NAMESPACE, f"{service_id}\x1f{order_id}\x1f{service_request}"))
+
+
+def fit_summary(template: str, fields: dict[str, str], shrink: Sequence[str]) -> str:
+    """Render ``template``; while it is not under :data:`SUMMARY_LIMIT` characters,
+    shorten the longest of the ``shrink`` fields with an ellipsis."""
+    values = dict(fields)
+    text = template.format(**values)
+    while len(text) >= SUMMARY_LIMIT:
+        name = max(shrink, key=lambda k: len(values[k]))
+        current = values[name]
+        if len(current) <= 2:
+            break
+        excess = len(text) - SUMMARY_LIMIT + 1
+        keep = max(1, len(current) - excess - 1)
+        values[name] = current[:keep] + "…"
+        text = template.format(**values)
+    if len(text) >= SUMMARY_LIMIT:
+        text = text[: SUMMARY_LIMIT - 2] + "…"
+    return text
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _number(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def _range_text(rr: ReferenceRange | None, unit: str | None) -> str | None:
+    if rr is None:
+        return None
+    unit_text = rr.unit or unit or ""
+    if rr.low is not None and rr.high is not None:
+        core = f"{_number(rr.low)}–{_number(rr.high)}"
+    elif rr.low is not None:
+        core = f"≥ {_number(rr.low)}"
+    elif rr.high is not None:
+        core = f"≤ {_number(rr.high)}"
+    elif rr.text:
+        return rr.text
+    else:
+        return None
+    return f"{core} {unit_text}".strip()
+
+
+def _abnormal(prior: PriorResult) -> bool:
+    """Outside its own printed interval (same unit only; nothing is converted here)."""
+    rr = prior.reference_range
+    if prior.value is None or rr is None or (rr.unit is not None and rr.unit != prior.unit):
+        return False
+    return (rr.low is not None and prior.value < rr.low) or (
+        rr.high is not None and prior.value > rr.high
+    )
+
+
+def _local(moment: datetime, tz: tzinfo | None) -> datetime:
+    return moment.astimezone(tz) if tz is not None else moment
+
+
+def _when(moment: datetime) -> str:
+    offset = moment.isoformat()[-6:] if moment.utcoffset() is not None else ""
+    return f"{moment:%Y-%m-%d %H:%M} (UTC{offset})" if offset else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _lab(prior: PriorResult) -> str:
+    return prior.institution.name or prior.institution.id
+
+
+def _value(prior: PriorResult, lang: Lang) -> str:
+    if prior.value is not None:
+        return f"{_number(prior.value)} {prior.unit or ''}".strip()
+    if prior.value_text is not None:
+        return prior.value_text
+    return _t("value.none", lang)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    rules: CompiledRules
+    lang: Lang
+    case: Case
+    priors: Mapping[str, PriorResult]
+    observations: Mapping[str, str]
+    tz: tzinfo | None
+
+    def name(self, code: str) -> str:
+        canonical = self.rules.order_codes.get(code, code)
+        test = self.rules.tests.get(canonical)
+        if test is not None:
+            return test.name(self.lang)
+        panel = self.rules.panels.get(canonical)
+        if panel is not None:
+            return panel.name_zh if self.lang == "zh" else panel.name_en
+        return code
+
+    def join(self, parts: Iterable[str]) -> str:
+        return ("、" if self.lang == "zh" else ", ").join(parts)
+
+    def observation(self, result_id: str | None) -> str:
+        if result_id is None:
+            return "-"
+        return self.observations.get(result_id, result_id)
+
+    def prior_lines(self, prior: PriorResult) -> list[str]:
+        lang = self.lang
+        result = md(_value(prior, lang))
+        rr = _range_text(prior.reference_range, prior.unit)
+        if rr:
+            result += _paren(f"{_t('reference', lang)} {md(rr)}", lang)
+        collected = _local(prior.collected_at, self.tz)
+        age = format_duration(self.case.ordered_at - prior.collected_at)
+        lab = md(_lab(prior))
+        if prior.institution.name:
+            lab += _paren(md(prior.institution.id), lang)
+        if prior.mark:
+            lab += f"{_comma(lang)}{_t('mark', lang)} {md(prior.mark)}"
+        lines = [
+            f"- {_label('result', lang)} {result}",
+            f"- {_label('collected', lang)} {_when(collected)}{_comma(lang)}"
+            + _t("before", lang, age=age),
+            f"- {_label('lab', lang)} {lab}",
+            f"- {_label('resource', lang)} {md(self.observation(prior.id))}",
+        ]
+        return lines
+
+    def reason_line(self, reason: Reason) -> str:
+        subject = self.observation(reason.result_id) if reason.result_id else None
+        test = f"{self.name(reason.test)}: " if reason.test else ""
+        where = f"{md(subject)}: " if subject else ""
+        return f"- {md(test)}{where}{md(reason.message)}"
+
+    def overrides(self, codes: Sequence[str]) -> list[dict[str, str]]:
+        canonical = {self.rules.order_codes.get(c, c) for c in codes}
+        out = []
+        for exc in self.rules.exceptions.values():
+            if exc.targets is None or canonical & exc.targets:
+                out.append(
+                    {
+                        "system": FHIR_FLAG_SYSTEM,
+                        "code": exc.flag,
+                        "display": exc.name_zh if self.lang == "zh" else exc.name_en,
+                    }
+                )
+        return out
+
+    def source(self) -> dict[str, Any]:
+        return {
+            "label": f"labrecog {self.rules.id} {self.rules.version}",
+            "topic": {
+                "system": TOPIC_SYSTEM,
+                "code": "lab-result-recognition",
+                "display": _TOPIC[self.lang],
+            },
+        }
+
+
+def _others(ctx: _Context, reasons: Sequence[Reason]) -> list[str]:
+    if not reasons:
+        return []
+    lines = ["", _t("others", ctx.lang)]
+    lines.extend(ctx.reason_line(r) for r in reasons[:_MAX_OTHERS])
+    if len(reasons) > _MAX_OTHERS:
+        lines.append(_t("more", ctx.lang, n=len(reasons) - _MAX_OTHERS))
+    return lines
+
+
+def _waive_card(
+    ctx: _Context, item: DecisionItem, request: str, card_id: str, issued: dict[str, Any]
+) -> dict[str, Any] | None:
+    lang = ctx.lang
+    name = ctx.name(item.code)
+    canonical = ctx.rules.order_codes.get(item.code, item.code)
+    if canonical in ctx.rules.panels:
+        # A panel recognised whole: every component's result, like a partial card's list.
+        return _panel_card(ctx, item, request, card_id, issued, whole=True)
+    prior = ctx.priors.get(item.result_id or "")
+    if prior is None:  # the engine names the result it used; never waive without it
+        return None
+    date = f"{_local(prior.collected_at, ctx.tz):%Y-%m-%d}"
+    summary = fit_summary(
+        _t("summary.waive", lang, name="{name}", date="{date}", lab="{lab}"),
+        {"name": name, "date": date, "lab": _lab(prior)},
+        ("lab", "name"),
+    )
+    source = _paren(item.source, lang) if item.source else ""
+    lines = [_t("head.waive", lang, name=md(f"{name} ({item.code})")), ""]
+    lines.extend(ctx.prior_lines(prior))
+    lines.append(
+        f"- {_label('why', lang)} "
+        + md(_t("why.text", lang, max_age=item.max_age or "-", source=source))
+    )
+    lines.append(f"- {_label('saving', lang)} {item.saving} {ctx.rules.currency}")
+    abnormal = _abnormal(prior)
+    if abnormal:
+        lines.extend(["", _t("abnormal", lang)])
+    lines.extend(_others(ctx, item.reasons))
+    observation = ctx.observation(prior.id)
+    suggestion_id = str(uuid.uuid5(CARD_NAMESPACE, f"{card_id}\x1fdelete"))
+    issued.update(observations=(observation,), suggestion_uuid=suggestion_id)
+    card: dict[str, Any] = {
+        "uuid": card_id,
+        "summary": summary,
+        "indicator": "warning" if abnormal else "info",
+        "detail": "\n".join(lines),
+        "source": ctx.source(),
+        "suggestions": [
+            {
+                "label": _t("suggest", lang, name=name),
+                "uuid": suggestion_id,
+                "isRecommended": True,
+                "actions": [
+                    {
+                        "type": "delete",
+                        "description": _t(
+                            "action",
+                            lang,
+                            request=request,
+                            name=name,
+                            observation=observation,
+                            date=date,
+                            lab=_lab(prior),
+                        ),
+                        "resourceId": request,
+                    }
+                ],
+            }
+        ],
+        "selectionBehavior": "any",
+    }
+    _add_overrides(card, ctx.overrides([item.code]))
+    return card
+
+
+def _add_overrides(card: dict[str, Any], reasons: list[dict[str, str]]) -> None:
+    # CDS Hooks: an optional array with nothing in it is left out, never sent empty.
+    if reasons:
+        card["overrideReasons"] = reasons
+
+
+def _panel_card(
+    ctx: _Context,
+    item: DecisionItem,
+    request: str,
+    card_id: str,
+    issued: dict[str, Any],
+    *,
+    whole: bool,
+) -> dict[str, Any] | None:
+    lang = ctx.lang
+    name = ctx.name(item.code)
+    waived = item.waived or ()
+    retest = item.retest or ()
+    priors = [ctx.priors.get(w.result_id) for w in waived]
+    if not waived or any(p is None for p in priors):
+        return None
+    total = len(waived) + len(retest)
+    lines: list[str]
+    if whole:
+        dates = sorted(f"{_local(p.collected_at, ctx.tz):%Y-%m-%d}" for p in priors if p)
+        labs = sorted({_lab(p) for p in priors if p})
+        summary = fit_summary(
+            _t("summary.waive", lang, name="{name}", date="{date}", lab="{lab}"),
+            {
+                "name": name,
+                "date": dates[0] if len(set(dates)) == 1 else f"{dates[0]}…{dates[-1]}",
+                "lab": ctx.join(labs),
+            },
+            ("lab", "name"),
+        )
+        lines = [_t("head.waive", lang, name=md(f"{name} ({item.code})"))]
+    else:
+        summary = fit_summary(
+            _t("summary.partial", lang, name="{name}", n=len(waived), m=total, retest="{retest}"),
+            {"name": name, "retest": ctx.join(ctx.name(c) for c in retest)},
+            ("retest", "name"),
+        )
+        lines = [_t("head.partial", lang, name=md(f"{name} ({item.code})"), n=len(waived), m=total)]
+    lines.extend(["", _t("recognised", lang)])
+    abnormal = False
+    for component, prior in zip(waived, priors, strict=True):
+        assert prior is not None
+        abnormal = abnormal or _abnormal(prior)
+        lines.append(f"- **{md(ctx.name(component.code))} ({md(component.code)})**")
+        lines.extend("  " + line for line in ctx.prior_lines(prior))
+    if retest:
+        lines.extend(["", _t("to_order", lang)])
+        for code in retest:
+            lines.append(f"- **{md(ctx.name(code))} ({md(code)})**")
+            for reason in item.reasons:
+                if reason.test == code:
+                    lines.append("  " + ctx.reason_line(reason.model_copy(update={"test": None})))
+    lines.append("")
+    lines.append(f"{_label('saving', lang)} {item.saving} {ctx.rules.currency}")
+    if abnormal:
+        lines.extend(["", _t("abnormal", lang)])
+    observations = tuple(ctx.observation(w.result_id) for w in waived)
+    card: dict[str, Any] = {
+        "uuid": card_id,
+        "summary": summary,
+        "indicator": "warning" if abnormal else "info",
+        "detail": "",
+        "source": ctx.source(),
+    }
+    if whole:
+        suggestion_id = str(uuid.uuid5(CARD_NAMESPACE, f"{card_id}\x1fdelete"))
+        issued.update(observations=observations, suggestion_uuid=suggestion_id)
+        card["suggestions"] = [
+            {
+                "label": _t("suggest", lang, name=name),
+                "uuid": suggestion_id,
+                "isRecommended": True,
+                "actions": [
+                    {
+                        "type": "delete",
+                        "description": _t(
+                            "action",
+                            lang,
+                            request=request,
+                            name=name,
+                            observation=", ".join(observations),
+                            date=summary_date(priors, ctx.tz),
+                            lab=ctx.join(sorted({_lab(p) for p in priors if p})),
+                        ),
+                        "resourceId": request,
+                    }
+                ],
+            }
+        ]
+        card["selectionBehavior"] = "any"
+    else:
+        issued.update(observations=observations, suggestion_uuid=None)
+        lines.extend(["", _t("no_suggestion", lang)])
+    card["detail"] = "\n".join(lines)
+    codes = [item.code, *(w.code for w in waived)]
+    _add_overrides(card, ctx.overrides(codes))
+    return card
+
+
+def summary_date(priors: Sequence[PriorResult | None], tz: tzinfo | None) -> str:
+    dates = sorted(f"{_local(p.collected_at, tz):%Y-%m-%d}" for p in priors if p is not None)
+    if not dates:
+        return "-"
+    return dates[0] if dates[0] == dates[-1] else f"{dates[0]}…{dates[-1]}"
+
+
+def render_cards(
+    decision: Decision,
+    fhir_case: FhirCase,
+    rules: CompiledRules,
+    lang: Lang,
+    *,
+    service_id: str,
+    hook_instance: str,
+) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    """The cards for one decision, in the order of the draft orders, and their records."""
+    case = fhir_case.case
+    ctx = _Context(
+        rules=rules,
+        lang=lang,
+        case=case,
+        priors={p.id: p for p in case.prior_results},
+        observations=fhir_case.observations,
+        tz=rules.timezone,
+    )
+    cards: list[dict[str, Any]] = []
+    issued: list[IssuedCard] = []
+    ruleset = f"{rules.id} {rules.version}"
+    for index, item in enumerate(decision.items):
+        if item.status == "retest" or index >= len(fhir_case.requests):
+            continue
+        request = fhir_case.requests[index]
+        card_id = card_uuid(service_id, decision.order_id, request)
+        extra: dict[str, Any] = {}
+        if item.status == "waive":
+            card = _waive_card(ctx, item, request, card_id, extra)
+        else:
+            card = _panel_card(ctx, item, request, card_id, extra, whole=False)
+        if card is None:
+            continue
+        cards.append(card)
+        issued.append(
+            IssuedCard(
+                card_uuid=card_id,
+                service_id=service_id,
+                hook_instance=hook_instance,
+                order_id=decision.order_id,
+                item_code=item.code,
+                status=item.status,
+                service_request=request,
+                observations=extra.get("observations", ()),
+                suggestion_uuid=extra.get("suggestion_uuid"),
+                ruleset=ruleset,
+                ruleset_digest=rules.digest,
+            )
+        )
+    return cards, issued

@@ -1,0 +1,341 @@
+"""One CDS Service call: check the request, gather the FHIR data, decide, answer cards.
+
+The service never queries the client's FHIR server (it ignores ``fhirServer`` and
+``fhirAuthorization``): everything comes from ``context.draftOrders`` and ``prefetch``.
+Following CDS Hooks 2.0 §"Prefetch Template":
+
+- a required prefetch key that is absent, or whose value is an OperationOutcome (the
+  client could not fetch it), means the service cannot obtain required data: HTTP 412
+  with an OperationOutcome naming the keys;
+- a key whose value is ``null`` means "no data": no lab results, no consent (so no
+  authorisation, and nothing is waived when the rule set requires it). Only the patient
+  cannot be null: there is no case without a patient;
+- a paginated search result (``Bundle.link`` ``next``) is used as given. Results on
+  later pages are not considered; a missing result can only remove a candidate, never
+  add one, so this can turn a waiver into a re-test but never the reverse.
+
+The draft ServiceRequests and the prefetched resources are merged into one FHIR
+``collection`` Bundle for :func:`labrecog.fhir.read_bundle`. The reference time is the
+ServiceRequests' (latest) ``authoredOn``; only when no draft order has one does the
+request's receipt time stand in (a draft order is being placed now) — the one place where
+the wall clock enters a decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from labrecog._errors import InputError
+from labrecog.engine import Engine
+from labrecog.fhir import read_bundle
+from labrecog.server._cards import render_cards
+from labrecog.server._discovery import (
+    CONSENT,
+    ENCOUNTER,
+    LAB_REPORTS,
+    LAB_RESULTS,
+    PATIENT,
+    Service,
+    required_prefetch,
+)
+from labrecog.server._errors import ServiceError
+from labrecog.server._feedback import IssuedCard
+
+__all__ = ["HookCall", "HookResult", "evaluate_call", "parse_hook_request"]
+
+MAX_ID = 256
+MAX_URL = 2048
+HOOK_INSTANCE_SYSTEM = "https://labrecog.dev/cds-hooks/hookInstance"
+_BAD_SEVERITIES = frozenset({"error", "fatal"})
+
+
+@dataclass(frozen=True, slots=True)
+class HookCall:
+    service: Service
+    hook_instance: str
+    patient_id: str
+    requests: tuple[tuple[str | None, dict[str, Any]], ...]  # draft ServiceRequests
+    prefetch: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class HookResult:
+    cards: list[dict[str, Any]]
+    issued: list[IssuedCard]
+    order_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    paginated: bool = False
+
+
+_MISSING: Any = object()
+
+
+def _bad(message: str, *paths: str) -> ServiceError:
+    return ServiceError(400, "bad_request", message, code="structure", expression=paths)
+
+
+def _string(value: Any, path: str, limit: int = MAX_ID) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise _bad(f"{path} must be a non-empty string of at most {limit} characters", path)
+    return value
+
+
+def _present(obj: Mapping[str, Any], key: str, path: str) -> Any:
+    """An optional member: ``_MISSING`` when absent; ``null`` is refused (CDS Hooks:
+    "JSON elements SHALL NOT be null, unless otherwise specified")."""
+    value = obj.get(key, _MISSING)
+    if value is None:
+        raise _bad(f"{path} must not be null (omit it instead)", path)
+    return value
+
+
+def _resource_type(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("resourceType")
+        if isinstance(kind, str) and kind:
+            return kind
+    return None
+
+
+def parse_hook_request(body: Any, service: Service) -> HookCall:
+    """The CDS Hooks request envelope, checked; problems are HTTP 400."""
+    if not isinstance(body, dict):
+        raise _bad("the request body must be a JSON object", "$")
+    hook = _string(body.get("hook"), "hook")
+    if hook != service.hook:
+        raise _bad(f"service {service.id} answers the {service.hook} hook, not {hook}", "hook")
+    hook_instance = _string(body.get("hookInstance"), "hookInstance")
+    server = _present(body, "fhirServer", "fhirServer")
+    if server is not _MISSING:
+        _string(server, "fhirServer", MAX_URL)
+    auth = _present(body, "fhirAuthorization", "fhirAuthorization")
+    if auth is not _MISSING:
+        if not isinstance(auth, dict):
+            raise _bad("fhirAuthorization must be an object", "fhirAuthorization")
+        if server is _MISSING:
+            raise _bad("fhirAuthorization requires fhirServer (cds-r-1)", "fhirServer")
+    context = body.get("context")
+    if not isinstance(context, dict):
+        raise _bad("context must be an object", "context")
+    _string(context.get("userId"), "context.userId")
+    patient_id = _string(context.get("patientId"), "context.patientId")
+    encounter = _present(context, "encounterId", "context.encounterId")
+    if encounter is not _MISSING:
+        _string(encounter, "context.encounterId")
+    selections = _present(context, "selections", "context.selections")
+    if selections is not _MISSING or service.requires_selections:
+        if not isinstance(selections, list) or not selections:
+            raise _bad("context.selections must be a non-empty array", "context.selections")
+        for i, sel in enumerate(selections):
+            _string(sel, f"context.selections[{i}]")
+    draft = context.get("draftOrders")
+    if _resource_type(draft) != "Bundle":
+        raise _bad("context.draftOrders must be a FHIR Bundle", "context.draftOrders")
+    assert isinstance(draft, dict)
+    entries = _present(draft, "entry", "context.draftOrders.entry")
+    if entries is _MISSING:
+        entries = []
+    if not isinstance(entries, list):
+        raise _bad("context.draftOrders.entry must be an array", "context.draftOrders.entry")
+    requests: list[tuple[str | None, dict[str, Any]]] = []
+    for i, entry in enumerate(entries):
+        at = f"context.draftOrders.entry[{i}]"
+        if not isinstance(entry, dict) or _resource_type(entry.get("resource")) is None:
+            raise _bad(f"{at} must hold a resource with a resourceType", f"{at}.resource")
+        if entry["resource"]["resourceType"] == "ServiceRequest":
+            full_url = entry.get("fullUrl")
+            requests.append((full_url if isinstance(full_url, str) else None, entry["resource"]))
+    prefetch = _present(body, "prefetch", "prefetch")
+    if prefetch is _MISSING:
+        prefetch = {}
+    if not isinstance(prefetch, dict):
+        raise _bad("prefetch must be an object", "prefetch")
+    for key, value in prefetch.items():
+        if value is not None and _resource_type(value) is None:
+            raise _bad(
+                f"prefetch.{key} must be a FHIR resource (with a resourceType) or null",
+                f"prefetch.{key}",
+            )
+    return HookCall(service, hook_instance, patient_id, tuple(requests), prefetch)
+
+
+# --------------------------------------------------------------------------- prefetch
+
+
+def _unavailable(keys: list[str], why: str) -> ServiceError:
+    names = ", ".join(keys)
+    return ServiceError(
+        412,
+        "missing_prefetch",
+        f"required prefetch data is not available ({why}): {names}; this service does not "
+        "query the FHIR server, so the client must send it as prefetch",
+        code="processing",
+        expression=[f"prefetch.{k}" for k in keys],
+    )
+
+
+def _failed_outcome(resource: Mapping[str, Any]) -> bool:
+    issues = resource.get("issue")
+    if not isinstance(issues, list):
+        return True  # an OperationOutcome that says nothing is still no data
+    return any(isinstance(i, dict) and i.get("severity") in _BAD_SEVERITIES for i in issues)
+
+
+Entry = tuple[str | None, dict[str, Any]]  # (fullUrl, resource)
+
+
+def _entries(key: str, value: dict[str, Any]) -> tuple[list[Entry], bool]:
+    """The resources of one prefetch value (a resource or a searchset Bundle), with the
+    fullUrls that absolute references inside them may use."""
+    if value.get("resourceType") != "Bundle":
+        return [(None, value)], False
+    raw = value.get("entry", [])
+    if not isinstance(raw, list):
+        raise ServiceError(
+            422,
+            "bad_prefetch",
+            f"prefetch.{key}.entry must be an array",
+            expression=[f"prefetch.{key}.entry"],
+        )
+    out: list[Entry] = []
+    for i, entry in enumerate(raw):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if _resource_type(resource) is None:
+            raise ServiceError(
+                422,
+                "bad_prefetch",
+                f"prefetch.{key}.entry[{i}] must hold a resource with a resourceType",
+                expression=[f"prefetch.{key}.entry[{i}].resource"],
+            )
+        assert isinstance(resource, dict)
+        if resource["resourceType"] == "OperationOutcome":
+            if _failed_outcome(resource):
+                raise _unavailable([key], "the client reported an error fetching it")
+            continue  # warnings and information about the search
+        full_url = entry.get("fullUrl")
+        out.append((full_url if isinstance(full_url, str) else None, resource))
+    links = value.get("link", [])
+    paginated = isinstance(links, list) and any(
+        isinstance(link, dict) and link.get("relation") == "next" for link in links
+    )
+    return out, paginated
+
+
+def gather_resources(call: HookCall, engine: Engine) -> tuple[list[Entry], bool]:
+    """Every prefetched resource the case needs, checked against the 412 rule."""
+    prefetch = call.prefetch
+    required = required_prefetch(engine.rules)
+    missing = [key for key in required if key not in prefetch]
+    if missing:
+        raise _unavailable(missing, "absent from the request")
+    failed = [
+        key
+        for key in required
+        if _resource_type(prefetch[key]) == "OperationOutcome" and _failed_outcome(prefetch[key])
+    ]
+    if failed:
+        raise _unavailable(failed, "the client reported an error fetching it")
+    patient = prefetch[PATIENT]
+    if patient is None:
+        raise _unavailable([PATIENT], "null: the client has no Patient resource")
+    if _resource_type(patient) != "Patient":
+        raise ServiceError(
+            422,
+            "bad_prefetch",
+            "prefetch.patient must be a Patient resource",
+            expression=["prefetch.patient"],
+        )
+    if patient.get("id") != call.patient_id:
+        raise ServiceError(
+            422,
+            "patient_mismatch",
+            "prefetch.patient.id is not context.patientId",
+            expression=["prefetch.patient.id", "context.patientId"],
+        )
+    resources: list[Entry] = [(None, patient)]
+    paginated = False
+    for key in (LAB_RESULTS, LAB_REPORTS, CONSENT, ENCOUNTER):
+        value = prefetch.get(key)
+        if value is None:
+            continue
+        if _resource_type(value) == "OperationOutcome":
+            continue  # an optional key the client could not fetch (required ones: above)
+        found, more = _entries(key, value)
+        resources.extend(found)
+        paginated = paginated or more
+    return resources, paginated
+
+
+def _bundle(call: HookCall, resources: list[Entry]) -> dict[str, Any]:
+    seen: set[tuple[str, str]] = set()
+    entries: list[dict[str, Any]] = []
+    for full_url, resource in (*call.requests, *resources):
+        rid = resource.get("id")
+        if isinstance(rid, str):
+            key = (str(resource["resourceType"]), rid)
+            if key in seen:  # the same Organization included by several searches
+                continue
+            seen.add(key)
+        entry: dict[str, Any] = {"resource": resource}
+        if full_url is not None:
+            entry["fullUrl"] = full_url
+        entries.append(entry)
+    # The order id is the ServiceRequests' requisition when they carry one; otherwise the
+    # adapter falls back to Bundle.identifier, which names this hook call.
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "identifier": {"system": HOOK_INSTANCE_SYSTEM, "value": call.hook_instance},
+        "entry": entries,
+    }
+
+
+def evaluate_call(
+    call: HookCall,
+    engine: Engine,
+    *,
+    received_at: datetime,
+    institution: Mapping[str, Any] | None,
+) -> HookResult:
+    """Decide the draft orders of one call and render the cards (runs in a worker thread)."""
+    if not call.requests:
+        return HookResult(cards=[], issued=[])
+    resources, paginated = gather_resources(call, engine)
+    try:
+        fhir_case = read_bundle(
+            _bundle(call, resources),
+            engine,
+            ordered_at=received_at,
+            institution=institution,
+        )
+        decision = engine.evaluate(fhir_case.case)
+    except InputError as exc:
+        raise ServiceError(
+            422,
+            "invalid_input",
+            "the FHIR data cannot be evaluated: " + str(exc),
+            code="invalid",
+            expression=[p.path for p in exc.problems if p.path][:50],
+            order_id=exc.order_id,
+        ) from None
+    cards, issued = render_cards(
+        decision,
+        fhir_case,
+        engine.rules,
+        engine.lang,
+        service_id=call.service.id,
+        hook_instance=call.hook_instance,
+    )
+    counts = {"waive": 0, "partial": 0, "retest": 0}
+    for item in decision.items:
+        counts[item.status] += 1
+    return HookResult(
+        cards=cards,
+        issued=issued,
+        order_id=decision.order_id,
+        counts=counts,
+        paginated=paginated,
+    )
