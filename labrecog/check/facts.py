@@ -7,16 +7,20 @@ because guessing either way could loosen a rule that was meant to apply.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from labrecog.compile.compiled import CCondition, CompiledRules, CTest, Policy
+from labrecog.compile.compiled import CCondition, CException, CompiledRules, CTest, Policy
 from labrecog.model.case import Case
 from labrecog.output.messages import Lang
 
 __all__ = ["CaseFacts", "Matches", "completed_years"]
 
 Matches = tuple[tuple[CCondition, ...], tuple[tuple[CCondition, str], ...]]
+
+_MEMO_LIMIT = 4096
 
 
 def completed_years(birth: date, on: date) -> int:
@@ -42,6 +46,10 @@ class CaseFacts:
     undecidable: tuple[tuple[CCondition, str], ...]
     _policies: dict[tuple[str, frozenset[str]], Policy] = field(default_factory=dict)
     _by_flags: dict[frozenset[str], Matches] = field(default_factory=dict)
+    _raised: dict[frozenset[str], tuple[tuple[str, CException], ...]] = field(default_factory=dict)
+    _unhindered: dict[frozenset[str], bool] = field(default_factory=dict)
+    # check/institution.py's memo for this case's side of the order (see there)
+    institution_memo: dict[tuple[object, ...], tuple[Any, ...]] | None = None
 
     @classmethod
     def of(cls, rules: CompiledRules, case: Case, lang: Lang) -> CaseFacts:
@@ -81,7 +89,54 @@ class CaseFacts:
             self._by_flags[item_flags] = found
         return found
 
+    def exceptions(self, item_flags: frozenset[str]) -> tuple[tuple[str, CException], ...]:
+        """The exceptions the order's and the item's flags raise, by flag, in flag order."""
+        found = self._raised.get(item_flags)
+        if found is None:
+            known = self.rules.exceptions
+            found = tuple(
+                (flag, known[flag]) for flag in sorted(self.flags | item_flags) if flag in known
+            )
+            self._raised[item_flags] = found
+        return found
+
+    def unhindered(self, item_flags: frozenset[str]) -> bool:
+        """No condition is undecidable, no exception raised, and the patient authorised use:
+        nothing but a test's own policy can bar the use of a prior result (the common case).
+        """
+        found = self._unhindered.get(item_flags)
+        if found is None:
+            found = (
+                not self.conditions(item_flags)[1]
+                and not self.exceptions(item_flags)
+                and (
+                    self.case.authorization.granted
+                    or not self.rules.recognition.require_authorization
+                )
+            )
+            self._unhindered[item_flags] = found
+        return found
+
     def _matches(self, flags: frozenset[str]) -> Matches:
+        conditions = self.rules.conditions
+        if not conditions:
+            return (), ()
+        # Everything _match looks at; the age only as the band between two age bounds of
+        # the rule set's conditions, within which every age clause answers alike.
+        case = self.case
+        age = None if self.age is None else bisect_right(self.rules.age_bounds, self.age)
+        key = (flags, case.context.setting, case.institution.id, self.sex, age, self.level,
+               self.region)  # fmt: skip
+        memo = self.rules.condition_memo
+        found: Matches | None = memo.get(key)
+        if found is None:
+            found = self._match_all(flags)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = found
+        return found
+
+    def _match_all(self, flags: frozenset[str]) -> Matches:
         matched: list[CCondition] = []
         undecidable: list[tuple[CCondition, str]] = []
         for cond in self.rules.conditions:
@@ -135,12 +190,23 @@ class CaseFacts:
 
     def policy(self, test: CTest, item_flags: frozenset[str] = frozenset()) -> Policy:
         """Defaults < category < test < matching conditions in file order (later wins)."""
+        matched = self.conditions(item_flags)[0] if item_flags else self.matched
+        if not matched:
+            return test.policy  # no condition matched: the compiled policy as it is
         key = (test.code, item_flags)
         found = self._policies.get(key)
         if found is None:
-            found = test.policy
-            for cond in self.conditions(item_flags)[0]:
-                if cond.targets is None or test.code in cond.targets:
+            code = test.code
+            applying = [c for c in matched if c.targets is None or code in c.targets]
+            # The same conditions apply to many cases: layer them once per rule set.
+            memo = self.rules.policy_memo
+            memo_key = (code, tuple(map(id, applying)))
+            found = memo.get(memo_key)
+            if found is None:
+                found = test.policy
+                for cond in applying:
                     found = cond.override.apply(found, cond.id)
+                if len(memo) < _MEMO_LIMIT:
+                    memo[memo_key] = found
             self._policies[key] = found
         return found

@@ -5,8 +5,10 @@ Returns the value in the test's canonical unit (or None) so later checks reuse i
 
 from __future__ import annotations
 
+from typing import Literal
+
 from labrecog.check.facts import CaseFacts
-from labrecog.compile.compiled import CTest, Policy
+from labrecog.compile.compiled import CRange, CTest, Policy
 from labrecog.compile.units import UnitError
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
@@ -18,68 +20,90 @@ __all__ = ["check_indicator", "check_value_flags", "unit_reason"]
 def check_indicator(
     prior: PriorResult, test: CTest, facts: CaseFacts, out: list[Reason]
 ) -> float | None:
-    lang = facts.lang
-    rid = prior.id
-    name = test.name(lang)
     if test.specimens:
-        _listed("specimen_mismatch", "specimen", prior.specimen, test.specimens,
-                test.specimen_text, name, facts, rid, out)  # fmt: skip
+        specimen = prior.specimen
+        if specimen is None or specimen.casefold() not in test.specimens:
+            out.append(_unlisted("specimen_mismatch", "specimen", specimen, test.specimen_text,
+                                 test, facts, prior.id))  # fmt: skip
     if test.methods:
-        _listed("method_mismatch", "method", prior.method, test.methods,
-                test.method_text, name, facts, rid, out)  # fmt: skip
+        method = prior.method
+        if method is None or method.casefold() not in test.methods:
+            out.append(_unlisted("method_mismatch", "method", method, test.method_text,
+                                 test, facts, prior.id))  # fmt: skip
     if test.qualitative:
-        if prior.value_text is None:
+        text = prior.value_text
+        if text is None:
             out.append(
-                make_reason("value_unrecognised.qualitative", lang, result_id=rid, name=name)
+                make_reason(
+                    "value_unrecognised.qualitative",
+                    facts.lang,
+                    result_id=prior.id,
+                    name=test.name(facts.lang),
+                )
             )
         else:
-            text = prior.value_text.strip().casefold()
-            if text not in test.normal_values and text not in test.abnormal_values:
+            folded = text.strip().casefold()
+            if folded not in test.normal_values and folded not in test.abnormal_values:
                 out.append(
                     make_reason(
                         "value_unrecognised.text",
-                        lang,
-                        result_id=rid,
-                        text=prior.value_text,
-                        name=name,
+                        facts.lang,
+                        result_id=prior.id,
+                        text=text,
+                        name=test.name(facts.lang),
                     )
                 )
         return None
-    if prior.value is None:
-        out.append(make_reason("value_unrecognised.missing", lang, result_id=rid, name=name))
-        return None
-    if prior.unit is None:
+    value = prior.value
+    if value is None:
         out.append(
-            make_reason("unit_unknown.missing", lang, result_id=rid, name=name, unit=test.unit)
+            make_reason(
+                "value_unrecognised.missing",
+                facts.lang,
+                result_id=prior.id,
+                name=test.name(facts.lang),
+            )
         )
         return None
-    conv = test.convert(prior.unit)
-    if isinstance(conv, UnitError):
-        out.append(unit_reason(conv, prior.unit, test, facts, rid))
+    unit = prior.unit
+    if unit is None:
+        out.append(
+            make_reason(
+                "unit_unknown.missing",
+                facts.lang,
+                result_id=prior.id,
+                name=test.name(facts.lang),
+                unit=test.unit,
+            )
+        )
         return None
-    return conv.factor * prior.value + conv.offset
+    conv = test.conversions.get(unit)  # the units a test's results come in are few
+    if conv is None:
+        found = test.convert(unit)
+        if isinstance(found, UnitError):
+            out.append(unit_reason(found, unit, test, facts, prior.id))
+            return None
+        conv = found
+    return conv.factor * value + conv.offset
 
 
-def _listed(
+def _unlisted(
     code: str,
     what: str,
     given: str | None,
-    accepted: frozenset[str],
     accepted_text: str,
-    name: str,
+    test: CTest,
     facts: CaseFacts,
     rid: str,
-    out: list[Reason],
-) -> None:
-    """A stated value from the test's list (specimen, method): absent is not accepted."""
+) -> Reason:
+    """A value missing from the test's list (specimen, method): absent is not accepted."""
+    name = test.name(facts.lang)
     if given is None:
-        out.append(
-            make_reason(f"{code}.missing", facts.lang, result_id=rid, name=name,
-                        allowed=accepted_text)
-        )  # fmt: skip
-    elif given.casefold() not in accepted:
-        params = {what: given, "name": name, "allowed": accepted_text}
-        out.append(make_reason(code, facts.lang, result_id=rid, **params))
+        return make_reason(
+            f"{code}.missing", facts.lang, result_id=rid, name=name, allowed=accepted_text
+        )
+    params = {what: given, "name": name, "allowed": accepted_text}
+    return make_reason(code, facts.lang, result_id=rid, **params)
 
 
 def unit_reason(err: UnitError, unit: str, test: CTest, facts: CaseFacts, rid: str) -> Reason:
@@ -108,10 +132,14 @@ def check_value_flags(
     test: CTest,
     value: float | None,
     policy: Policy,
+    local: CRange | Literal[False] | None,
     facts: CaseFacts,
     out: list[Reason],
 ) -> None:
-    """Abnormal and critical prior values, as the rule set's policy says."""
+    """Abnormal and critical prior values, as the rule set's policy says.
+
+    ``local`` is ``test.local_range(facts.sex, facts.age)``, looked up once per test.
+    """
     lang = facts.lang
     if test.qualitative:
         if (
@@ -141,20 +169,18 @@ def check_value_flags(
                 limits=_limits(low, high, test.unit),
             )
         )
-    if policy.abnormal_prior == "reject":
-        local = test.local_range(facts.sex, facts.age)
-        if local and _outside(value, local.low, local.high):
-            out.append(
-                make_reason(
-                    "abnormal_value",
-                    lang,
-                    result_id=prior.id,
-                    source=local.source,
-                    value=_num(value),
-                    unit=test.unit,
-                    range=_limits(local.low, local.high, test.unit),
-                )
+    if policy.abnormal_prior == "reject" and local and _outside(value, local.low, local.high):
+        out.append(
+            make_reason(
+                "abnormal_value",
+                lang,
+                result_id=prior.id,
+                source=local.source,
+                value=_num(value),
+                unit=test.unit,
+                range=_limits(local.low, local.high, test.unit),
             )
+        )
 
 
 def _outside(value: float, low: float | None, high: float | None) -> bool:

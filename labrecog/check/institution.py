@@ -6,6 +6,8 @@ in the rule set, when present, is authoritative over what a result claims.
 
 from __future__ import annotations
 
+from typing import Any
+
 from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import CTest
 from labrecog.compile.compiler import mark_key
@@ -33,27 +35,45 @@ def region_covers(scope: str, region: str | None, ordering: str | None) -> bool:
 
 def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: list[Reason]) -> None:
     # Labs, marks and tests repeat across a batch: judge each combination once per rule
-    # set. The key holds everything the findings depend on, so the memo only saves work.
+    # set. The keys hold everything the findings depend on, so the memo only saves work.
+    memo = facts.institution_memo
+    if memo is None:
+        memo = facts.institution_memo = _memo(facts)
     inst = prior.institution
-    rules = facts.rules
-    entry = rules.institutions.get(inst.id)
-    expired = (
-        entry is not None and entry.valid_until is not None and entry.valid_until < facts.order_date
-    )
-    claims: tuple[object, ...] = (inst.level, inst.region)
-    if entry is not None and entry.level is not None and entry.region is not None:
-        claims = ()  # the registry decides, whatever the result claims
-    key = (inst.id, *claims, prior.mark, test.code, facts.region, facts.level, expired, facts.lang)
-    memo = rules.institution_memo
+    entry = facts.rules.institutions.get(inst.id)
+    key: tuple[object, ...]
+    if entry is None:
+        key = (inst.id, inst.level, inst.region, prior.mark, test.code)
+    else:
+        expired = entry.valid_until is not None and entry.valid_until < facts.order_date
+        if entry.level is not None and entry.region is not None:
+            key = (inst.id, prior.mark, test.code, expired)  # the registry decides
+        else:
+            key = (inst.id, inst.level, inst.region, prior.mark, test.code, expired)
     found = memo.get(key)
     if found is None:
-        found = _findings(inst, prior.mark, test, facts)
+        reasons = _findings(inst, prior.mark, test, facts)
+        # kept as (code, message, source): each use makes its own Reason with the result id
+        found = tuple((r.code, r.message, r.source) for r in reasons)
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
         memo[key] = found
-    rid = prior.id
-    for r in found:
-        out.append(reason_with_message(r.code, r.message, rid, None, None, r.source))
+    if found:
+        rid = prior.id
+        for code, message, source in found:
+            out.append(reason_with_message(code, message, rid, None, None, source))
+
+
+def _memo(facts: CaseFacts) -> dict[tuple[object, ...], tuple[Any, ...]]:
+    """The rule set's memo for the ordering side of this case: its region, level, language."""
+    memos = facts.rules.institution_memo
+    side = (facts.region, facts.level, facts.lang)
+    memo = memos.get(side)
+    if memo is None:
+        if len(memos) >= _MEMO_LIMIT:
+            memos.clear()
+        memo = memos.setdefault(side, {})
+    return memo
 
 
 def _findings(

@@ -6,9 +6,11 @@ interval is one-sided): a 0.1 mmol/L shift matters for potassium, not for trigly
 
 from __future__ import annotations
 
+from typing import Literal
+
 from labrecog.check.facts import CaseFacts
 from labrecog.check.indicator import unit_reason
-from labrecog.compile.compiled import CTest, Policy
+from labrecog.compile.compiled import CRange, CTest, Policy
 from labrecog.compile.units import UnitError
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
@@ -19,13 +21,18 @@ __all__ = ["check_reference_range"]
 
 
 def check_reference_range(
-    prior: PriorResult, test: CTest, policy: Policy, facts: CaseFacts, out: list[Reason]
+    prior: PriorResult,
+    test: CTest,
+    policy: Policy,
+    local: CRange | Literal[False] | None,
+    facts: CaseFacts,
+    out: list[Reason],
 ) -> None:
+    """``local`` is ``test.local_range(facts.sex, facts.age)``, looked up once per test."""
     if test.qualitative:
         return
     lang = facts.lang
     rid = prior.id
-    local = test.local_range(facts.sex, facts.age)
     if not local:
         if policy.reference_range_required or test.ranges:
             who = patient_words(facts.sex, facts.age, lang)
@@ -44,20 +51,19 @@ def check_reference_range(
             )
         )
         return
-    conv = test.convert(unit)
-    if isinstance(conv, UnitError):
-        if unit != prior.unit or prior.value is None:
-            # (the same unit on the value was already reported by the indicator check)
-            out.append(unit_reason(conv, unit, test, facts, rid))
-        return
-    low = None if given.low is None else conv.factor * given.low + conv.offset
-    high = None if given.high is None else conv.factor * given.high + conv.offset
-    if local.low is not None and local.high is not None:
-        allowed = policy.tolerance * (local.high - local.low)
-    else:
-        bound = local.low if local.low is not None else local.high
-        allowed = policy.tolerance * abs(bound or 0.0)
-    slack = 1e-9 * max(abs(local.low or 0.0), abs(local.high or 0.0), 1.0)
+    conv = test.conversions.get(unit)
+    if conv is None:
+        found = test.convert(unit)
+        if isinstance(found, UnitError):
+            if unit != prior.unit or prior.value is None:
+                # (the same unit on the value was already reported by the indicator check)
+                out.append(unit_reason(found, unit, test, facts, rid))
+            return
+        conv = found
+    factor, offset = conv.factor, conv.offset
+    low = None if given.low is None else factor * given.low + offset
+    high = None if given.high is None else factor * given.high + offset
+    limit = policy.tolerance * local.span + local.slack
     for name, theirs, ours in (("lower", low, local.low), ("upper", high, local.high)):
         if ours is None:
             continue
@@ -67,7 +73,7 @@ def check_reference_range(
                 make_reason("reference_range_missing.bound", lang, result_id=rid, bound=bound_name)
             )
             return
-        if abs(theirs - ours) > allowed + slack:
+        if abs(theirs - ours) > limit:
             out.append(
                 make_reason(
                     "reference_range_incompatible",

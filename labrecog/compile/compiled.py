@@ -93,6 +93,20 @@ class CRange:
     low: float | None
     high: float | None
     source: str | None
+    # For check/reference_range.py, computed once: the length a tolerance is a fraction of
+    # (the width; the bound itself when one-sided), and the float slack added to it.
+    span: float = field(init=False, compare=False)
+    slack: float = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        low, high = self.low, self.high
+        if low is not None and high is not None:
+            span = high - low
+        else:
+            bound = low if low is not None else high
+            span = abs(bound or 0.0)
+        object.__setattr__(self, "span", span)
+        object.__setattr__(self, "slack", 1e-9 * max(abs(low or 0.0), abs(high or 0.0), 1.0))
 
     def applies(self, sex: str | None, age: int | None) -> bool | None:
         """True/False, or None when the patient data needed to decide is missing."""
@@ -136,6 +150,10 @@ class CTest:
     conversions: dict[str, Conversion] = field(default_factory=dict)
     refusals: dict[str, UnitError] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # local_range's answer per (sex, age): asked once per test in every case that has priors
+    _local_ranges: dict[tuple[str | None, int | None], CRange | Literal[False] | None] = field(
+        default_factory=dict
+    )
 
     def convert(self, unit: str) -> Conversion | UnitError:
         """The conversion from a result's unit to this test's unit (memoised per spelling).
@@ -172,15 +190,33 @@ class CTest:
         return found
 
     def local_range(self, sex: str | None, age: int | None) -> CRange | Literal[False] | None:
-        """The first matching interval; None if none applies, False if undecidable."""
+        """The first matching interval; None if none applies, False if undecidable.
+
+        Memoised per (sex, age): a pure function of them, and patients share them. Any sex
+        but male and female decides exactly as None does (see ``CRange.applies``).
+        """
+        if sex != "male" and sex != "female":
+            sex = None
+        key = (sex, age)
+        memo = self._local_ranges
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        found: CRange | Literal[False] | None = None
         undecidable = False
         for candidate in self.ranges:
             applies = candidate.applies(sex, age)
             if applies:
-                return candidate
+                found = candidate
+                break
             if applies is None:
                 undecidable = True
-        return False if undecidable else None
+        else:
+            found = False if undecidable else None
+        if len(memo) < _MEMO_LIMIT:
+            memo[key] = found
+        return found
 
     def name(self, lang: str) -> str:
         return self.name_zh if lang == "zh" else self.name_en
@@ -268,8 +304,23 @@ class CompiledRules:
     conditions: tuple[CCondition, ...]
     files: tuple[str, ...] = ()
     _pattern_memo: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # check/institution.py's findings per (lab, claims, mark, test, ordering side, language)
-    institution_memo: dict[tuple[object, ...], tuple[Any, ...]] = field(default_factory=dict)
+    # check/facts.py's policies per (test, the conditions applying to it, by identity: the
+    # conditions above, which live as long as this rule set)
+    policy_memo: dict[tuple[str, tuple[int, ...]], Policy] = field(default_factory=dict)
+    # check/facts.py's matched conditions per (flags, setting, institution, sex, age band,
+    # level, region): cases alike in all a condition looks at match alike
+    condition_memo: dict[tuple[object, ...], tuple[Any, Any]] = field(default_factory=dict)
+    # The ages at which some condition's age clause changes its answer: the age bands above
+    age_bounds: tuple[int, ...] = field(init=False, default=())
+    # check/institution.py's findings: per ordering side (region, level, language), then per
+    # (lab, claims, mark, test, registry expiry)
+    institution_memo: dict[tuple[object, ...], dict[tuple[object, ...], tuple[Any, ...]]] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        bounds = {b for c in self.conditions for b in (c.age_min, c.age_max) if b is not None}
+        object.__setattr__(self, "age_bounds", tuple(sorted(bounds)))
 
     def resolve_result_code(self, code: str) -> tuple[str, ...]:
         """Catalogue codes a result's local code names: exact first, then patterns."""

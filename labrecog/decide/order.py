@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from labrecog.check.facts import CaseFacts
-from labrecog.check.identity import Candidate, index_priors
+from labrecog.check.identity import Index, index_priors
 from labrecog.compile.compiled import CPanel
 from labrecog.decide.test_item import TestOutcome, assess_test
 from labrecog.model.case import OrderedItem
@@ -32,19 +32,19 @@ class _Order:
     def __init__(self, facts: CaseFacts, wanted: frozenset[str]) -> None:
         self.facts = facts
         self.rules = facts.rules
-        self.index: dict[str, list[Candidate]] = index_priors(
-            facts.rules, facts.case.prior_results, wanted
-        )
+        self.index: Index = index_priors(facts.rules, facts.case.prior_results, wanted)
         self.outcomes: dict[tuple[str, frozenset[str]], TestOutcome] = {}
         self.credited: dict[str, str] = {}  # analyte or panel code -> ordered code credited
         self.quantum = facts.rules.quantum
+        self.nothing = self.money(_ZERO)  # the saving of every re-tested line
 
     def outcome(self, code: str, flags: frozenset[str]) -> TestOutcome:
         key = (code, flags)
         found = self.outcomes.get(key)
         if found is None:
             test = self.rules.tests[code]
-            found = assess_test(test, flags, self.index.get(code, []), self.facts)
+            by_test, conflicts = self.index
+            found = assess_test(test, flags, by_test.get(code, []), conflicts, self.facts)
             self.outcomes[key] = found
         return found
 
@@ -59,7 +59,7 @@ class _Order:
         return DecisionItem._trusted(
             code=ordered.code,
             status="retest",
-            saving=self.money(_ZERO),
+            saving=self.nothing,
             result_id=None,
             institution=None,
             max_age=None,
@@ -97,10 +97,16 @@ class _Order:
 
     def panel(self, ordered: OrderedItem, panel: CPanel) -> DecisionItem:
         flags = frozenset(ordered.flags)
-        results = [self.outcome(c, flags) for c in panel.components]
-        waived = [r for r in results if r.waived]
-        retest = [r for r in results if not r.waived]
-        reasons: list[Reason] = [with_test(r, res.code) for res in results for r in res.reasons]
+        waived: list[TestOutcome] = []
+        retest: list[TestOutcome] = []
+        reasons: list[Reason] = []
+        for code in panel.components:
+            result = self.outcome(code, flags)
+            if result.waived:
+                waived.append(result)
+            else:
+                retest.append(result)
+            reasons.extend([with_test(r, code) for r in result.reasons])
         tests = self.rules.tests
         status: Status
         if not retest:
@@ -146,15 +152,17 @@ class _Order:
             source=None,
             waived=(
                 tuple(
-                    WaivedComponent._trusted(
-                        code=r.code, result_id=r.result_id or "", institution=r.institution
-                    )
-                    for r in waived
+                    [
+                        WaivedComponent._trusted(
+                            code=r.code, result_id=r.result_id or "", institution=r.institution
+                        )
+                        for r in waived
+                    ]
                 )
                 if status != "retest"
                 else None
             ),
-            retest=tuple(r.code for r in retest) if status == "partial" else None,
+            retest=tuple([r.code for r in retest]) if status == "partial" else None,
             reasons=tuple(reasons),
             ext=ordered.ext,
         )
@@ -184,7 +192,8 @@ def decide_order(facts: CaseFacts) -> Decision:
     for i, ordered, panel in panels:
         items[i] = order.panel(ordered, panel)
     done = tuple(item for item in items if item is not None)
-    total = sum((Decimal(item.saving) for item in done), _ZERO)
+    # Lines that save nothing add nothing: the total is quantised like every saving.
+    total = sum((Decimal(item.saving) for item in done if item.saving != order.nothing), _ZERO)
     return Decision._trusted(
         order_id=facts.case.order_id,
         patient_id=facts.case.patient.id,

@@ -3,25 +3,25 @@ that passes them all, and explain the rest."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from labrecog.check.facts import CaseFacts
-from labrecog.check.identity import Candidate, freshness
+from labrecog.check.identity import freshness
 from labrecog.check.indicator import check_indicator, check_value_flags
 from labrecog.check.institution import check_institution
 from labrecog.check.reference_range import check_reference_range
 from labrecog.check.status import check_status
 from labrecog.check.timing import check_time
-from labrecog.compile.compiled import CTest
+from labrecog.compile.compiled import CTest, Policy
+from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
-from labrecog.output.messages import format_duration
+from labrecog.output.messages import duration_text
 from labrecog.output.reasons import make_reason, reason_with_message
 
 __all__ = ["TestOutcome", "assess_test"]
 
 
-@dataclass(frozen=True, slots=True)
-class TestOutcome:
+class TestOutcome(NamedTuple):
     code: str
     waived: bool
     result_id: str | None
@@ -32,14 +32,74 @@ class TestOutcome:
 
 
 def assess_test(
-    test: CTest, item_flags: frozenset[str], candidates: list[Candidate], facts: CaseFacts
+    test: CTest,
+    item_flags: frozenset[str],
+    candidates: list[PriorResult],
+    conflicts: dict[str, tuple[str, ...]],
+    facts: CaseFacts,
 ) -> TestOutcome:
+    """``candidates``: the shared results measuring ``test``; ``conflicts``: the ids of those
+    whose identity is in doubt (see ``check.identity.Index``)."""
     lang = facts.lang
-    name = test.name(lang)
     policy = facts.policy(test, item_flags)
+    if not (policy.recognisable and policy.exception is None and facts.unhindered(item_flags)):
+        blockers = _blockers(test, item_flags, policy, facts)
+        if blockers:
+            return TestOutcome(test.code, False, None, blockers)
+    if not candidates:
+        reason = make_reason("no_prior", lang, name=test.name(lang))
+        return TestOutcome(test.code, False, None, (reason,))
+
+    ordered = sorted(candidates, key=freshness, reverse=True) if len(candidates) > 1 else candidates
+    # The patient's interval, the same for every candidate (qualitative tests have none).
+    local = None if test.qualitative else test.local_range(facts.sex, facts.age)
+    reasons: list[Reason] = []
+    used: PriorResult | None = None
+    older: list[PriorResult] = []
+    for i, prior in enumerate(ordered):
+        if conflicts and prior.id in conflicts:
+            # Not this test's result for sure: nothing else to check.
+            reasons.append(_conflict(prior, conflicts[prior.id], facts))
+            continue
+        # Each check appends its findings; a candidate that adds none is the one in use.
+        before = len(reasons)
+        check_status(prior, facts, reasons)
+        check_time(prior, policy, facts, reasons)
+        value = check_indicator(prior, test, facts, reasons)
+        check_reference_range(prior, test, policy, local, facts, reasons)
+        check_value_flags(prior, test, value, policy, local, facts, reasons)
+        check_institution(prior, test, facts, reasons)
+        if len(reasons) == before:
+            used = prior
+            older = ordered[i + 1 :]
+            break
+    if used is None:
+        return TestOutcome(test.code, False, None, tuple(reasons))
+    # The older candidates would not be used whatever their checks say: none are run.
+    if older:
+        superseded = make_reason("superseded", lang, used=used.id).message
+        for prior in older:
+            reasons.append(reason_with_message("superseded", superseded, prior.id))
+    return TestOutcome(
+        test.code,
+        True,
+        used.id,
+        tuple(reasons),
+        used.institution.id,
+        duration_text(policy.max_age),
+        policy.max_age_source,
+    )
+
+
+def _blockers(
+    test: CTest, item_flags: frozenset[str], policy: Policy, facts: CaseFacts
+) -> tuple[Reason, ...]:
+    """Why no prior result may be used for this test in this case, whatever it says."""
+    lang = facts.lang
+    rules = facts.rules
     blockers: list[Reason] = []
     if not policy.recognisable:
-        blockers.append(make_reason("not_recognisable", lang, name=name))
+        blockers.append(make_reason("not_recognisable", lang, name=test.name(lang)))
     for cond, missing in facts.conditions(item_flags)[1]:
         if cond.targets is None or test.code in cond.targets:
             blockers.append(
@@ -51,10 +111,8 @@ def assess_test(
                     missing=missing,
                 )
             )
-    rules = facts.rules
-    for flag in sorted(facts.flags | item_flags):
-        exc = rules.exceptions.get(flag)
-        if exc is not None and (exc.targets is None or test.code in exc.targets):
+    for flag, exc in facts.exceptions(item_flags):
+        if exc.targets is None or test.code in exc.targets:
             blockers.append(
                 make_reason(
                     "exception",
@@ -78,56 +136,15 @@ def assess_test(
         )
     if rules.recognition.require_authorization and not facts.case.authorization.granted:
         blockers.append(make_reason("no_authorization", lang))
-    if blockers:
-        return TestOutcome(test.code, False, None, tuple(blockers))
-    if not candidates:
-        return TestOutcome(test.code, False, None, (make_reason("no_prior", lang, name=name),))
+    return tuple(blockers)
 
-    ordered = sorted(candidates, key=freshness, reverse=True) if len(candidates) > 1 else candidates
-    used: Candidate | None = None
-    superseded = ""
-    reasons: list[Reason] = []
-    for cand in ordered:
-        prior = cand.prior
-        if used is not None:
-            # Older than the result in use: it would not be used whatever its checks say.
-            reasons.append(reason_with_message("superseded", superseded, prior.id))
-            continue
-        found: list[Reason] = []
-        if cand.conflict:
-            found.append(
-                make_reason(
-                    "identity_conflict"
-                    if len(cand.conflict) > 1
-                    else "identity_conflict.unknown_loinc",
-                    lang,
-                    result_id=prior.id,
-                    code=prior.code or "-",
-                    loinc=prior.loinc or "-",
-                    tests=", ".join(cand.conflict),
-                )
-            )
-            reasons.extend(found)  # not this test's result for sure: nothing else to check
-            continue
-        check_status(prior, facts, found)
-        check_time(prior, policy, facts, found)
-        value = check_indicator(prior, test, facts, found)
-        check_reference_range(prior, test, policy, facts, found)
-        check_value_flags(prior, test, value, policy, facts, found)
-        check_institution(prior, test, facts, found)
-        if found:
-            reasons.extend(found)
-        else:
-            used = cand
-            superseded = make_reason("superseded", lang, used=prior.id).message
-    if used is None:
-        return TestOutcome(test.code, False, None, tuple(reasons))
-    return TestOutcome(
-        test.code,
-        True,
-        used.prior.id,
-        tuple(reasons),
-        used.prior.institution.id,
-        format_duration(policy.max_age),
-        policy.max_age_source,
+
+def _conflict(prior: PriorResult, tests: tuple[str, ...], facts: CaseFacts) -> Reason:
+    return make_reason(
+        "identity_conflict" if len(tests) > 1 else "identity_conflict.unknown_loinc",
+        facts.lang,
+        result_id=prior.id,
+        code=prior.code or "-",
+        loinc=prior.loinc or "-",
+        tests=", ".join(tests),
     )

@@ -48,9 +48,20 @@ ReasonCode = Literal[
     "partial_not_allowed",
 ]
 
-_set = object.__setattr__
-
 REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]
+
+# A model instance keeps its state in the four slots BaseModel declares. ``_trusted`` (and
+# output/reasons.py) fill them through the slots' own descriptors: what object.__setattr__
+# does for ``model_construct``, without looking the slot up again on every call.
+_new = object.__new__
+_SLOTS = vars(BaseModel)
+set_values = _SLOTS["__dict__"].__set__
+set_fields_set = _SLOTS["__pydantic_fields_set__"].__set__
+set_extra = _SLOTS["__pydantic_extra__"].__set__
+set_private = _SLOTS["__pydantic_private__"].__set__
+# Per output model, the set of all its fields: the fields-set of an instance built with
+# every field given. Shared, as frozen models never add to it (model_copy copies it first).
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
 
 
 class _Out(BaseModel):
@@ -65,11 +76,14 @@ class _Out(BaseModel):
         ``model_construct`` without its per-call field scan; decisions are built on the
         hot path, and validating our own output would double the cost of a case.
         """
-        obj = cls.__new__(cls)
-        _set(obj, "__dict__", values)
-        _set(obj, "__pydantic_fields_set__", set(values))
-        _set(obj, "__pydantic_extra__", None)
-        _set(obj, "__pydantic_private__", None)
+        fields = _ALL_FIELDS.get(cls)
+        if fields is None:
+            fields = _ALL_FIELDS.setdefault(cls, set(cls.model_fields))
+        obj = _new(cls)
+        set_values(obj, values)
+        set_fields_set(obj, fields if len(values) == len(fields) else set(values))
+        set_extra(obj, None)
+        set_private(obj, None)
         return obj
 
     def model_dump(self, *, exclude_none: bool = True, **kwargs: Any) -> dict[str, Any]:

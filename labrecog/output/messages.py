@@ -7,10 +7,11 @@ closed list of codes.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Literal
 
-__all__ = ["MESSAGES", "Lang", "format_duration", "patient_words", "render"]
+__all__ = ["MESSAGES", "Lang", "duration_text", "format_duration", "patient_words", "render"]
 
 Lang = Literal["zh", "en"]
 
@@ -213,6 +214,12 @@ def format_duration(delta: timedelta) -> str:
         f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")) if n
     ]
     return sign + (" ".join(parts) or "0s")
+
+
+@functools.lru_cache(maxsize=4096)
+def duration_text(delta: timedelta) -> str:
+    """``format_duration``, memoised for the hot path: limits are few, and ages repeat."""
+    return format_duration(delta)
 
 
 def patient_words(sex: str | None, age: int | None, lang: Lang) -> str:

@@ -1,10 +1,21 @@
-"""Building reason records cheaply: they are made per candidate on the hot path."""
+"""Building reason records cheaply: they are made per candidate on the hot path.
+
+A reason is a few strings the engine produced itself, so each builder here fills the
+model's slots directly (as ``_Out._trusted`` does) instead of validating them.
+"""
 
 from __future__ import annotations
 
 from typing import cast
 
-from labrecog.model.decision import Reason, ReasonCode
+from labrecog.model.decision import (
+    Reason,
+    ReasonCode,
+    set_extra,
+    set_fields_set,
+    set_private,
+    set_values,
+)
 from labrecog.output.messages import MESSAGES, Lang
 
 __all__ = ["make_reason", "reason_with_message", "with_test"]
@@ -16,8 +27,7 @@ _TABLE: dict[str, tuple[ReasonCode, str, str]] = {
 # One fields-set shared by every reason we build: all fields are always given, and frozen
 # models never add to it (model_copy copies it first).
 _FIELDS = set(Reason.model_fields)
-_new = Reason.__new__
-_set = object.__setattr__
+_new = object.__new__
 
 
 def reason_with_message(
@@ -28,11 +38,10 @@ def reason_with_message(
     flag: str | None = None,
     source: str | None = None,
 ) -> Reason:
-    """A Reason from trusted parts, without validation (see ``_Out._trusted``)."""
+    """A Reason from trusted parts, without validation."""
     obj = _new(Reason)
-    _set(
+    set_values(
         obj,
-        "__dict__",
         {
             "code": code,
             "message": message,
@@ -42,9 +51,9 @@ def reason_with_message(
             "source": source,
         },
     )
-    _set(obj, "__pydantic_fields_set__", _FIELDS)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    set_fields_set(obj, _FIELDS)
+    set_extra(obj, None)
+    set_private(obj, None)
     return obj
 
 
@@ -58,13 +67,31 @@ def make_reason(
     source: str | None = None,
     **params: object,
 ) -> Reason:
+    """The reason for message ``key``, its template filled in from ``params``."""
     code, en, zh = _TABLE[key]
-    message = (zh if lang == "zh" else en).format_map(params)
-    return reason_with_message(code, message, result_id, test, flag, source)
+    obj = _new(Reason)  # as reason_with_message does: most reasons are made here
+    set_values(
+        obj,
+        {
+            "code": code,
+            "message": (zh if lang == "zh" else en).format_map(params),
+            "result_id": result_id,
+            "test": test,
+            "flag": flag,
+            "source": source,
+        },
+    )
+    set_fields_set(obj, _FIELDS)
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
 
 
 def with_test(reason: Reason, test: str) -> Reason:
     """The same reason attributed to a panel component."""
-    return reason_with_message(
-        reason.code, reason.message, reason.result_id, test, reason.flag, reason.source
-    )
+    obj = _new(Reason)
+    set_values(obj, {**reason.__dict__, "test": test})
+    set_fields_set(obj, _FIELDS)
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
