@@ -36,8 +36,9 @@ from typing import Any, Final, Literal
 import orjson
 from pydantic import ValidationError
 
+from labrecog._errors import InputError
 from labrecog.batch.io import numbered_lines, open_input
-from labrecog.batch.records import bad_utf8 as _bad_utf8
+from labrecog.batch.records import parse_json_line
 from labrecog.engine import input_error
 from labrecog.model.case import PriorResult
 
@@ -314,13 +315,10 @@ def _check(
     ``invalid="refuse"`` can attach it and let the evaluator refuse that patient's orders.
     """
     text = raw.strip()
-    if not text:
-        return None, None, results_error_record(line_no, "invalid_input", "empty line", "")
     try:
-        obj = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        message = "not valid UTF-8" if _bad_utf8(text) else f"not valid JSON: {exc}"
-        return None, None, results_error_record(line_no, "invalid_input", message, "")
+        obj = parse_json_line(text)
+    except InputError as exc:
+        return None, None, results_error_record(line_no, exc.code, str(exc), exc.path)
     if not isinstance(obj, dict):
         message = "a prior result must be a JSON object"
         return None, None, results_error_record(line_no, "invalid_input", message, "")

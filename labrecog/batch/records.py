@@ -9,26 +9,30 @@ import orjson
 from labrecog._errors import InputError, InputProblem
 from labrecog.engine import Engine
 
-__all__ = ["bad_utf8", "evaluate_line", "internal_error_record"]
+__all__ = ["bad_utf8", "evaluate_line", "internal_error_record", "parse_json_line"]
 
 
 def evaluate_line(engine: Engine, line_no: int, raw: bytes) -> dict[str, Any]:
     """Never raises: every failure becomes the error record of PRODUCT.md §5."""
     try:
-        text = raw.strip()
-        if not text:
-            raise InputError([InputProblem("", "empty line")])
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            reason = "not valid UTF-8" if bad_utf8(text) else f"not valid JSON: {exc}"
-            raise InputError([InputProblem("", reason)]) from None
-        decision = engine.evaluate(data)
+        decision = engine.evaluate(parse_json_line(raw))
         return decision.model_dump(mode="json")
     except InputError as exc:
         return exc.to_record(line_no)
     except Exception as exc:  # one bad case must not stop a batch
         return internal_error_record(line_no, exc)
+
+
+def parse_json_line(raw: bytes) -> Any:
+    """One JSONL line's value; an empty or unparsable line is an input error saying why."""
+    text = raw.strip()
+    if not text:
+        raise InputError([InputProblem("", "empty line")])
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        reason = "not valid UTF-8" if bad_utf8(text) else f"not valid JSON: {exc}"
+        raise InputError([InputProblem("", reason)]) from None
 
 
 def internal_error_record(line_no: int, exc: BaseException) -> dict[str, Any]:
