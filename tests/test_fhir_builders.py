@@ -215,6 +215,28 @@ def observation(
     return _with(out, fields)
 
 
+def member(
+    rid: str, loinc: str, value: float, low: float | None, high: float, **fields: Any
+) -> Resource:
+    """A panel component in U/L that states only what is its own: performer, times and
+    (unless given) mark come from the report or group that lists it."""
+    base: dict[str, Any] = {
+        "mark": None,
+        "performer": None,
+        "effectiveDateTime": None,
+        "issued": None,
+    }
+    return observation(
+        rid,
+        [coding(loinc, LOINC)],
+        value=quantity(value, "U/L", ucum="U/L"),
+        low=low,
+        high=high,
+        unit="U/L",
+        **{**base, **fields},
+    )
+
+
 def report(rid: str, members: list[str], **fields: Any) -> Resource:
     out: Resource = {
         "resourceType": "DiagnosticReport",

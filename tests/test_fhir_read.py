@@ -34,6 +34,7 @@ from tests.test_fhir_builders import (
     find,
     lxrm,
     lzu2,
+    member,
     observation,
     organization,
     patient,
@@ -745,6 +746,22 @@ def test_only_a_normal_range_is_the_reference_interval() -> None:
     assert "reference_range" not in prior0(waivable(obs=obs))
 
 
+def test_several_normal_ranges_are_ambiguous_and_none_is_used() -> None:
+    # A female and a male interval (appliesTo is not read): neither can be chosen, so the
+    # result has no reference range and a test that needs one is re-tested, not waived.
+    obs = observation()
+    wider = {
+        "low": quantity(3.0, "mmol/L", ucum="mmol/L"),
+        "high": quantity(9.0, "mmol/L", ucum="mmol/L"),
+    }
+    obs["referenceRange"] = [*obs["referenceRange"], wider]
+    b = waivable(obs=obs)
+    validate_bundle(b)
+    assert "reference_range" not in prior0(b)
+    assert item(b)["status"] == "retest"
+    assert reasons(item(b)) == {"reference_range_missing"}
+
+
 def test_reference_range_bounds_in_different_units_are_an_input_error() -> None:
     obs = observation()
     obs["referenceRange"][0]["high"] = quantity(110, "mg/dL", ucum="mg/dL")
@@ -803,6 +820,17 @@ def test_the_first_organization_among_performers_is_the_lab() -> None:
         {"reference": "Organization/org-lxrm"},
     ]
     assert prior0(b)["institution"]["id"] == "LXRM"
+
+
+def test_performers_naming_different_labs_are_an_input_error() -> None:
+    b = waivable(lzu2())
+    find(b, "Observation")["performer"] = [
+        {"reference": "Organization/org-lxrm"},
+        {"reference": "Organization/org-lzu2"},
+    ]
+    err = refused(b)
+    assert paths(err) == [f"{OBS}.performer"]
+    assert "different laboratories" in str(err)
 
 
 def test_an_unknown_performer_is_an_input_error() -> None:
@@ -938,23 +966,6 @@ def _liver(*members: dict[str, Any], **report_fields: Any) -> dict[str, Any]:
     return b
 
 
-def _member(rid: str, loinc: str, value: float, low: float | None, high: float) -> dict[str, Any]:
-    # Members state only what is theirs; performer, times and mark come from the report.
-    obs = observation(
-        rid,
-        [coding(loinc, LOINC)],
-        value=quantity(value, "U/L", ucum="U/L"),
-        low=low,
-        high=high,
-        unit="U/L",
-        mark=None,
-        performer=None,
-        effectiveDateTime=None,
-        issued=None,
-    )
-    return obs
-
-
 LIVER = (
     ("ALT", "1742-6", 30.0, 9.0, 50.0),
     ("AST", "1920-8", 25.0, 15.0, 40.0),
@@ -962,7 +973,7 @@ LIVER = (
 
 
 def test_a_report_s_members_are_the_panel_components_and_inherit_from_it() -> None:
-    members = [_member(*row[:1], *row[1:]) for row in LIVER]
+    members = [member(*row) for row in LIVER]
     tbil = observation(
         "TBIL",
         [coding("1975-2", LOINC)],
@@ -1010,7 +1021,7 @@ def test_a_report_s_members_are_the_panel_components_and_inherit_from_it() -> No
 
 
 def test_a_preliminary_report_makes_its_final_members_unusable() -> None:
-    members = [_member(*row[:1], *row[1:]) for row in LIVER]
+    members = [member(*row) for row in LIVER]
     b = _liver(*members, status="preliminary")
     for result in read(b).case.prior_results:
         assert result.status == ("final" if result.id == "R-1" else "preliminary")
@@ -1018,8 +1029,39 @@ def test_a_preliminary_report_makes_its_final_members_unusable() -> None:
     assert "result_status" in reasons(err_item)
 
 
+@pytest.mark.parametrize("status", [None, "", "bogus", 7])
+def test_a_report_without_a_readable_status_makes_its_members_unusable(status: Any) -> None:
+    # Fail closed: a report whose status cannot be read is not final, so neither are its
+    # members, whatever they say.
+    members = [member(*row) for row in LIVER]
+    b = _liver(*members)
+    find(b, "DiagnosticReport")["status"] = status
+    if status is None:
+        del find(b, "DiagnosticReport")["status"]
+    for result in read(b).case.prior_results:
+        assert result.status == ("final" if result.id == "R-1" else "unknown")
+    assert "result_status" in reasons(item(b))
+
+
+def test_an_appended_report_keeps_its_members_usable() -> None:
+    members = [member(*row) for row in LIVER]
+    b = _liver(*members, status="appended")
+    assert {p.status for p in read(b).case.prior_results} == {"final"}
+
+
+def test_a_preliminary_group_makes_its_final_members_unusable() -> None:
+    alt = member("ALT", "1742-6", 30.0, 9.0, 50.0)
+    group = observation(
+        "panel", [coding("24325-3", LOINC)], value=None, low=None, high=None, status="preliminary"
+    )
+    del group["valueQuantity"]
+    group["hasMember"] = [{"reference": "Observation/ALT"}]
+    fc = read(waivable(group, alt))
+    assert next(p for p in fc.case.prior_results if p.id == "ALT").status == "preliminary"
+
+
 def test_contained_members_of_a_report() -> None:
-    alt = _member("alt", "1742-6", 30.0, 9.0, 50.0)
+    alt = member("alt", "1742-6", 30.0, 9.0, 50.0)
     dr = report("dr-1", [])
     dr["contained"] = [alt]
     dr["result"] = [{"reference": "#alt"}]
@@ -1032,7 +1074,7 @@ def test_contained_members_of_a_report() -> None:
 
 
 def test_grouping_observation_members() -> None:
-    alt = _member("ALT", "1742-6", 30.0, 9.0, 50.0)
+    alt = member("ALT", "1742-6", 30.0, 9.0, 50.0)
     group = observation("panel", [coding("24325-3", LOINC)], value=None, low=None, high=None)
     del group["valueQuantity"]
     group["hasMember"] = [{"reference": "Observation/ALT"}]

@@ -19,6 +19,7 @@ from tests.builders import demo_engine
 from tests.test_fhir_builders import (
     coding,
     find,
+    member,
     observation,
     quantity,
     report,
@@ -47,24 +48,13 @@ def answer(b: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def mixed() -> dict[str, Any]:
     """GLU waived, HBA1C re-tested (no prior), LFT partial (ALT, AST waived; TBIL, ALB not)."""
-    members = []
-    for rid, loinc, value, low, high in (
-        ("ALT", "1742-6", 30, 9, 50),
-        ("AST", "1920-8", 25, 15, 40),
-    ):
-        members.append(
-            observation(
-                rid,
-                [coding(loinc, LOINC)],
-                value=quantity(value, "U/L", ucum="U/L"),
-                low=low,
-                high=high,
-                unit="U/L",
-                performer=None,
-                effectiveDateTime=None,
-                issued=None,
-            )
+    members = [
+        member(rid, loinc, value, low, high, mark="本省HR")
+        for rid, loinc, value, low, high in (
+            ("ALT", "1742-6", 30, 9, 50),
+            ("AST", "1920-8", 25, 15, 40),
         )
+    ]
     return waivable(
         service_request("sr-2", [coding("HBA1C")]),
         service_request("sr-3", [coding("24325-3", LOINC)]),
