@@ -128,6 +128,8 @@ def test_strict_fhir_refuses_what_the_reader_tolerates(tmp_path: Path) -> None:
     src.write_bytes(ndjson(naive))
     code, out, _ = run(["evaluate", str(src), "--rules", RULES, "--format", "fhir", "-q"])
     assert code == 0
+    (gr,) = lines(out)
+    assert gr["resourceType"] == "GuidanceResponse"
     code, out, _ = run(
         ["evaluate", str(src), "--rules", RULES, "--format", "fhir", "--strict-fhir", "-q"]
     )
@@ -138,19 +140,20 @@ def test_strict_fhir_refuses_what_the_reader_tolerates(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "extra",
+    ("extra", "message"),
     [
-        ["--format", "fhir", "--input-format", "jsonl"],
-        ["--strict-fhir"],
-        ["--format", "csv", "--strict-fhir"],
+        (["--format", "fhir", "--input-format", "jsonl"], "drop --input-format jsonl"),
+        (["--strict-fhir"], "--strict-fhir needs FHIR input"),
+        (["--format", "csv", "--strict-fhir"], "--strict-fhir needs FHIR input"),
     ],
 )
-def test_usage_errors_exit_2(tmp_path: Path, extra: list[str]) -> None:
+def test_usage_errors_exit_2(tmp_path: Path, extra: list[str], message: str) -> None:
     src = tmp_path / "bundles.ndjson"
     src.write_bytes(ndjson(waivable()))
     code, _, err = run(["evaluate", str(src), "--rules", RULES, *extra])
     assert code == 2
-    assert "Error" in err
+    # The command's own message, not click's for an unknown option or a bad value.
+    assert message in err, err
 
 
 def test_joined_mode_does_not_read_fhir(tmp_path: Path) -> None:
