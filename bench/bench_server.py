@@ -70,7 +70,10 @@ def start_server(port: int, db: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait_healthy(url: str, seconds: float = 30) -> None:
+def wait_healthy(
+    url: str, seconds: float = 30, process: subprocess.Popen[Any] | None = None
+) -> None:
+    """Return once ``url`` answers /healthz (also used by tests/test_server_cli.py)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -78,8 +81,10 @@ def wait_healthy(url: str, seconds: float = 30) -> None:
                 return
         except httpx.HTTPError:
             pass
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode}")
         time.sleep(0.1)
-    raise SystemExit(f"no server answering at {url}")
+    raise RuntimeError(f"no server answering at {url}")
 
 
 def bodies(count: int, base: dict[str, Any], offset: int) -> list[bytes]:

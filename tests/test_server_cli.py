@@ -5,25 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bench.bench_server import free_port, wait_healthy
 from tests.test_server_support import DEMO, EXAMPLE, ROOT, leaks
 
 pytest.importorskip("uvicorn")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _labrecog(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -37,7 +29,7 @@ def _labrecog(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
 
 
 def test_serve_answers_the_documented_example(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     db = tmp_path / "feedback.sqlite3"
     process = subprocess.Popen(
         [
@@ -65,16 +57,7 @@ def test_serve_answers_the_documented_example(tmp_path: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "labrecog serve did not come up"
-            time.sleep(0.1)
+        wait_healthy(url, process=process)
         services = httpx.get(f"{url}/cds-services").json()["services"]
         assert [s["id"] for s in services] == ["labrecog-order-select", "labrecog-order-sign"]
         response = httpx.post(
@@ -103,7 +86,7 @@ def test_serve_answers_the_documented_example(tmp_path: Path) -> None:
 
 def test_an_invalid_rule_set_exits_2_before_listening(tmp_path: Path) -> None:
     (tmp_path / "ruleset.yaml").write_text("id: broken\nversion: 1\ntests: [\n", encoding="utf-8")
-    result = _labrecog("serve", "--rules", str(tmp_path), "--port", str(_free_port()))
+    result = _labrecog("serve", "--rules", str(tmp_path), "--port", str(free_port()))
     assert result.returncode == 2
     assert "invalid" in result.stderr
     assert "Uvicorn running" not in result.stderr and '"starting"' not in result.stderr

@@ -177,3 +177,16 @@ def test_broken_fhir_content_is_refused_not_crashed(mutations: list[Any]) -> Non
         timeout=30,
     )
     STATS[f"fhir-mutation {response.status_code}"] += 1
+    if response.status_code == 200:
+        # Fail closed: a delete only ever names one of the draft orders sent.
+        drafts = {
+            f"ServiceRequest/{e['resource'].get('id')}"
+            for e in body["context"]["draftOrders"].get("entry", [])
+            if isinstance(e, dict)
+            and isinstance(e.get("resource"), dict)
+            and e["resource"].get("resourceType") == "ServiceRequest"
+        }
+        for card in response.json()["cards"]:
+            for suggestion in card.get("suggestions", []):
+                for action in suggestion["actions"]:
+                    assert action["resourceId"] in drafts, action

@@ -187,6 +187,26 @@ def test_no_draft_service_request_means_no_cards_and_no_prefetch_needed(
     assert response.json() == {"cards": []}
 
 
+def test_a_service_request_in_prefetch_is_never_an_order_to_delete(
+    client: httpx.Client,
+) -> None:
+    request = example_request()
+    earlier = json.loads(json.dumps(draft(request, "sr-glu")))
+    earlier["id"] = "sr-earlier"
+    request["prefetch"]["labResults"]["entry"].append(
+        {"fullUrl": "ServiceRequest/sr-earlier", "resource": earlier}
+    )
+    response = post(client, SELECT, request)
+    assert response.status_code == 200, response.text
+    actions = [
+        a["resourceId"]
+        for c in response.json()["cards"]
+        for s in c.get("suggestions", [])
+        for a in s["actions"]
+    ]
+    assert actions == ["ServiceRequest/sr-glu"]
+
+
 def test_null_prefetch_means_no_data(client: httpx.Client) -> None:
     request = example_request()
     request["prefetch"]["labResults"] = None
@@ -264,6 +284,12 @@ def test_malformed_json_is_400_without_a_traceback(client: httpx.Client) -> None
         (lambda r: r["context"].__setitem__("draftOrders", []), "context.draftOrders"),
         (lambda r: r.__setitem__("fhirServer", None), "fhirServer"),
         (lambda r: r["prefetch"].__setitem__("labResults", [1]), "prefetch.labResults"),
+        (
+            lambda r: r["context"]["draftOrders"]["entry"].append(
+                r["context"]["draftOrders"]["entry"][0]
+            ),
+            "context.draftOrders.entry[3].resource.id",
+        ),
     ],
 )
 def test_malformed_requests_are_400(client: httpx.Client, change: Any, path: str) -> None:

@@ -18,7 +18,7 @@ from labrecog.cli.common import EXIT_RULES, load_engine
 
 __all__ = ["serve"]
 
-EXIT_SETUP = 2
+EXIT_SETUP = EXIT_RULES  # a missing extra or an unusable store: 2, like a bad rule set
 
 
 @click.command()
@@ -110,7 +110,7 @@ def serve(
     except Exception as exc:  # never echo the URL: it may hold a password
         target = "PostgreSQL" if postgres else feedback_db
         click.echo(f"cannot open the feedback store ({target}): {type(exc).__name__}", err=True)
-        sys.exit(EXIT_RULES)
+        sys.exit(EXIT_SETUP)
     configure_logging(log_level)
     app = create_app(
         engine,

@@ -340,40 +340,37 @@ def _waive_card(
         lines.extend(["", _t("abnormal", lang)])
     lines.extend(_others(ctx, item.reasons))
     observation = ctx.observation(prior.id)
-    suggestion_id = str(uuid.uuid5(CARD_NAMESPACE, f"{card_id}\x1fdelete"))
-    issued.update(observations=(observation,), suggestion_uuid=suggestion_id)
+    suggestion = _delete_suggestion(
+        ctx, card_id, request, name, observation=observation, date=date, lab=_lab(prior)
+    )
+    issued.update(observations=(observation,), suggestion_uuid=suggestion["uuid"])
     card: dict[str, Any] = {
         "uuid": card_id,
         "summary": summary,
         "indicator": "warning" if abnormal else "info",
         "detail": "\n".join(lines),
         "source": ctx.source(),
-        "suggestions": [
-            {
-                "label": _t("suggest", lang, name=name),
-                "uuid": suggestion_id,
-                "isRecommended": True,
-                "actions": [
-                    {
-                        "type": "delete",
-                        "description": _t(
-                            "action",
-                            lang,
-                            request=request,
-                            name=name,
-                            observation=observation,
-                            date=date,
-                            lab=_lab(prior),
-                        ),
-                        "resourceId": request,
-                    }
-                ],
-            }
-        ],
+        "suggestions": [suggestion],
         "selectionBehavior": "any",
     }
     _add_overrides(card, ctx.overrides([item.code]))
     return card
+
+
+def _delete_suggestion(
+    ctx: _Context, card_id: str, request: str, name: str, *, observation: str, date: str, lab: str
+) -> dict[str, Any]:
+    """The one suggestion a waive card carries: delete the item's own draft order."""
+    lang = ctx.lang
+    description = _t(
+        "action", lang, request=request, name=name, observation=observation, date=date, lab=lab
+    )
+    return {
+        "label": _t("suggest", lang, name=name),
+        "uuid": str(uuid.uuid5(CARD_NAMESPACE, f"{card_id}\x1fdelete")),
+        "isRecommended": True,
+        "actions": [{"type": "delete", "description": description, "resourceId": request}],
+    }
 
 
 def _add_overrides(card: dict[str, Any], reasons: list[dict[str, str]]) -> None:
@@ -396,20 +393,15 @@ def _panel_card(
     waived = item.waived or ()
     retest = item.retest or ()
     priors = [ctx.priors.get(w.result_id) for w in waived]
-    if not waived or any(p is None for p in priors):
-        return None
+    if not waived or any(p is None for p in priors) or (whole and retest):
+        return None  # never a card, let alone a delete, without every result it names
     total = len(waived) + len(retest)
     lines: list[str]
     if whole:
-        dates = sorted(f"{_local(p.collected_at, ctx.tz):%Y-%m-%d}" for p in priors if p)
         labs = sorted({_lab(p) for p in priors if p})
         summary = fit_summary(
             _t("summary.waive", lang, name="{name}", date="{date}", lab="{lab}"),
-            {
-                "name": name,
-                "date": dates[0] if len(set(dates)) == 1 else f"{dates[0]}…{dates[-1]}",
-                "lab": ctx.join(labs),
-            },
+            {"name": name, "date": summary_date(priors, ctx.tz), "lab": ctx.join(labs)},
             ("lab", "name"),
         )
         lines = [_t("head.waive", lang, name=md(f"{name} ({item.code})"))]
@@ -447,30 +439,17 @@ def _panel_card(
         "source": ctx.source(),
     }
     if whole:
-        suggestion_id = str(uuid.uuid5(CARD_NAMESPACE, f"{card_id}\x1fdelete"))
-        issued.update(observations=observations, suggestion_uuid=suggestion_id)
-        card["suggestions"] = [
-            {
-                "label": _t("suggest", lang, name=name),
-                "uuid": suggestion_id,
-                "isRecommended": True,
-                "actions": [
-                    {
-                        "type": "delete",
-                        "description": _t(
-                            "action",
-                            lang,
-                            request=request,
-                            name=name,
-                            observation=", ".join(observations),
-                            date=summary_date(priors, ctx.tz),
-                            lab=ctx.join(sorted({_lab(p) for p in priors if p})),
-                        ),
-                        "resourceId": request,
-                    }
-                ],
-            }
-        ]
+        suggestion = _delete_suggestion(
+            ctx,
+            card_id,
+            request,
+            name,
+            observation=", ".join(observations),
+            date=summary_date(priors, ctx.tz),
+            lab=ctx.join(sorted({_lab(p) for p in priors if p})),
+        )
+        issued.update(observations=observations, suggestion_uuid=suggestion["uuid"])
+        card["suggestions"] = [suggestion]
         card["selectionBehavior"] = "any"
     else:
         issued.update(observations=observations, suggestion_uuid=None)
@@ -510,10 +489,15 @@ def render_cards(
     cards: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     ruleset = f"{rules.id} {rules.version}"
-    for index, item in enumerate(decision.items):
-        if item.status == "retest" or index >= len(fhir_case.requests):
+    if len(decision.items) != len(fhir_case.requests):
+        # Items are matched to ServiceRequests by position: a mismatch would aim a
+        # delete at the wrong order, so nothing is suggested at all.
+        raise RuntimeError("decision items do not match the draft ServiceRequests")
+    for item, request in zip(decision.items, fhir_case.requests, strict=True):
+        if item.status == "retest":
             continue
-        request = fhir_case.requests[index]
+        if (item.ext or {}).get("request") != request:
+            raise RuntimeError(f"decision item {item.code} is not for {request}")
         card_id = card_uuid(service_id, decision.order_id, request)
         extra: dict[str, Any] = {}
         if item.status == "waive":

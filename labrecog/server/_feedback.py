@@ -203,41 +203,54 @@ def parse_feedback(body: Any) -> list[FeedbackItem]:
     return items
 
 
-# --------------------------------------------------------------------------- SQLite
+# --------------------------------------------------------------------------- schema
 
-_SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS cds_card (
-    card_uuid       TEXT PRIMARY KEY,
-    service_id      TEXT NOT NULL,
-    hook_instance   TEXT NOT NULL,
-    order_id        TEXT NOT NULL,
-    item_code       TEXT NOT NULL,
-    status          TEXT NOT NULL,
-    service_request TEXT NOT NULL,
-    observations    TEXT NOT NULL,
-    suggestion_uuid TEXT,
-    ruleset         TEXT NOT NULL,
-    ruleset_digest  TEXT NOT NULL,
-    issued_at       TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cds_feedback (
-    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at          TEXT NOT NULL,
-    service_id           TEXT NOT NULL,
-    card_uuid            TEXT NOT NULL,
-    order_id             TEXT,
-    item_code            TEXT,
-    outcome              TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
-    accepted_suggestions TEXT NOT NULL,
-    override_system      TEXT,
-    override_code        TEXT,
-    override_display     TEXT,
-    user_comment         TEXT,
-    outcome_timestamp    TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cds_feedback_card ON cds_feedback (card_uuid);
-CREATE INDEX IF NOT EXISTS cds_card_order ON cds_card (order_id);
-"""
+# One definition for both stores; only the feedback row id's type differs.
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS cds_card (
+        card_uuid       TEXT PRIMARY KEY,
+        service_id      TEXT NOT NULL,
+        hook_instance   TEXT NOT NULL,
+        order_id        TEXT NOT NULL,
+        item_code       TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        service_request TEXT NOT NULL,
+        observations    TEXT NOT NULL,
+        suggestion_uuid TEXT,
+        ruleset         TEXT NOT NULL,
+        ruleset_digest  TEXT NOT NULL,
+        issued_at       TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS cds_feedback (
+        id                   {id_type},
+        received_at          TEXT NOT NULL,
+        service_id           TEXT NOT NULL,
+        card_uuid            TEXT NOT NULL,
+        order_id             TEXT,
+        item_code            TEXT,
+        outcome              TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
+        accepted_suggestions TEXT NOT NULL,
+        override_system      TEXT,
+        override_code        TEXT,
+        override_display     TEXT,
+        user_comment         TEXT,
+        outcome_timestamp    TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS cds_feedback_card ON cds_feedback (card_uuid)",
+    "CREATE INDEX IF NOT EXISTS cds_card_order ON cds_card (order_id)",
+)
+
+
+def _schema(id_type: str) -> tuple[str, ...]:
+    return tuple(statement.replace("{id_type}", id_type) for statement in _SCHEMA)
+
+
+_SQLITE_SCHEMA = _schema("INTEGER PRIMARY KEY AUTOINCREMENT")
+_PG_SCHEMA = _schema("BIGSERIAL PRIMARY KEY")
 
 _CARD_COLUMNS = (
     "card_uuid, service_id, hook_instance, order_id, item_code, status, service_request, "
@@ -285,6 +298,9 @@ def _feedback_row(
     )
 
 
+# --------------------------------------------------------------------------- SQLite
+
+
 class SQLiteFeedbackStore:
     """One connection, serialised by a lock; WAL so readers never block the service."""
 
@@ -295,7 +311,8 @@ class SQLiteFeedbackStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SQLITE_SCHEMA)
+        for statement in _SQLITE_SCHEMA:
+            self._db.execute(statement)
 
     def record_cards(self, cards: Sequence[IssuedCard]) -> None:
         if not cards:
@@ -343,44 +360,6 @@ class SQLiteFeedbackStore:
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-_PG_SCHEMA = (
-    """
-    CREATE TABLE IF NOT EXISTS cds_card (
-        card_uuid       TEXT PRIMARY KEY,
-        service_id      TEXT NOT NULL,
-        hook_instance   TEXT NOT NULL,
-        order_id        TEXT NOT NULL,
-        item_code       TEXT NOT NULL,
-        status          TEXT NOT NULL,
-        service_request TEXT NOT NULL,
-        observations    TEXT NOT NULL,
-        suggestion_uuid TEXT,
-        ruleset         TEXT NOT NULL,
-        ruleset_digest  TEXT NOT NULL,
-        issued_at       TEXT NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS cds_feedback (
-        id                   BIGSERIAL PRIMARY KEY,
-        received_at          TEXT NOT NULL,
-        service_id           TEXT NOT NULL,
-        card_uuid            TEXT NOT NULL,
-        order_id             TEXT,
-        item_code            TEXT,
-        outcome              TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
-        accepted_suggestions TEXT NOT NULL,
-        override_system      TEXT,
-        override_code        TEXT,
-        override_display     TEXT,
-        user_comment         TEXT,
-        outcome_timestamp    TEXT NOT NULL
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS cds_feedback_card ON cds_feedback (card_uuid)",
-    "CREATE INDEX IF NOT EXISTS cds_card_order ON cds_card (order_id)",
-)
 
 
 class PostgresFeedbackStore:

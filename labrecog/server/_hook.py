@@ -146,6 +146,12 @@ def parse_hook_request(body: Any, service: Service) -> HookCall:
         if not isinstance(entry, dict) or _resource_type(entry.get("resource")) is None:
             raise _bad(f"{at} must hold a resource with a resourceType", f"{at}.resource")
         if entry["resource"]["resourceType"] == "ServiceRequest":
+            rid = entry["resource"].get("id")
+            if isinstance(rid, str) and any(r.get("id") == rid for _, r in requests):
+                # Two drafts with one id: a delete could not say which one it means.
+                raise _bad(
+                    f"{at}.resource.id repeats a draft ServiceRequest id", f"{at}.resource.id"
+                )
             full_url = entry.get("fullUrl")
             requests.append((full_url if isinstance(full_url, str) else None, entry["resource"]))
     prefetch = _present(body, "prefetch", "prefetch")
@@ -272,7 +278,10 @@ def gather_resources(call: HookCall, engine: Engine) -> tuple[list[Entry], bool]
 def _bundle(call: HookCall, resources: list[Entry]) -> dict[str, Any]:
     seen: set[tuple[str, str]] = set()
     entries: list[dict[str, Any]] = []
-    for full_url, resource in (*call.requests, *resources):
+    # The orders are the draft orders only: a ServiceRequest that came in prefetch (an
+    # earlier order, an _include) must never become an item to waive and delete.
+    prefetched = [e for e in resources if e[1]["resourceType"] != "ServiceRequest"]
+    for full_url, resource in (*call.requests, *prefetched):
         rid = resource.get("id")
         if isinstance(rid, str):
             key = (str(resource["resourceType"]), rid)

@@ -36,6 +36,36 @@ def _outcome(description: str) -> dict[str, Any]:
     return _json(_ref("OperationOutcome"), description)
 
 
+def _feedback_item(outcome: str) -> dict[str, Any]:
+    """One feedback item; acceptedSuggestions is required only for an accepted outcome."""
+    required = ["card", "outcome", "outcomeTimestamp"]
+    if outcome == "accepted":
+        required.insert(2, "acceptedSuggestions")
+    return {
+        "type": "object",
+        "required": required,
+        "properties": {
+            "card": _string(),
+            "outcome": {"const": outcome},
+            "acceptedSuggestions": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["id"],
+                    "properties": {"id": _string()},
+                },
+            },
+            "overrideReason": _ref("OverrideReason"),
+            "outcomeTimestamp": {"type": "string", "format": "date-time"},
+        },
+    }
+
+
+def _json_body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
 _SCHEMAS: dict[str, Any] = {
     "Coding": {
         "type": "object",
@@ -184,44 +214,8 @@ _SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "properties": {"cards": {"type": "array", "items": _ref("Card")}},
     },
-    "AcceptedFeedback": {
-        "type": "object",
-        "required": ["card", "outcome", "acceptedSuggestions", "outcomeTimestamp"],
-        "properties": {
-            "card": _string(),
-            "outcome": {"const": "accepted"},
-            "acceptedSuggestions": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["id"],
-                    "properties": {"id": _string()},
-                },
-            },
-            "overrideReason": _ref("OverrideReason"),
-            "outcomeTimestamp": {"type": "string", "format": "date-time"},
-        },
-    },
-    "OverriddenFeedback": {
-        "type": "object",
-        "required": ["card", "outcome", "outcomeTimestamp"],
-        "properties": {
-            "card": _string(),
-            "outcome": {"const": "overridden"},
-            "acceptedSuggestions": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["id"],
-                    "properties": {"id": _string()},
-                },
-            },
-            "overrideReason": _ref("OverrideReason"),
-            "outcomeTimestamp": {"type": "string", "format": "date-time"},
-        },
-    },
+    "AcceptedFeedback": _feedback_item("accepted"),
+    "OverriddenFeedback": _feedback_item("overridden"),
     "OverrideReason": {
         "type": "object",
         "properties": {
@@ -347,10 +341,7 @@ def openapi_document(rules: CompiledRules) -> dict[str, Any]:
             "post": {
                 "operationId": service.id.replace("-", "_"),
                 "summary": f"Call the {service.hook} service",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref(name)}},
-                },
+                "requestBody": _json_body(name),
                 "responses": {
                     "200": _json(_ref("CdsResponse"), "Cards (possibly none)"),
                     "400": _outcome("Not a valid CDS Hooks request"),
@@ -365,10 +356,7 @@ def openapi_document(rules: CompiledRules) -> dict[str, Any]:
             "post": {
                 "operationId": service.id.replace("-", "_") + "_feedback",
                 "summary": f"Feedback on the {service.hook} service's cards",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
-                },
+                "requestBody": _json_body("FeedbackRequest"),
                 "responses": {
                     "200": _json(_ref("FeedbackResult"), "Stored"),
                     "400": _outcome("Not valid feedback"),
