@@ -82,7 +82,7 @@ def check_reference_range(
                     source=policy.tolerance_source or local.source,
                     prior=_interval(low, high, test.unit),
                     local=_interval(local.low, local.high, test.unit),
-                    tolerance=f"{policy.tolerance:.0%} × {_width(local.low, local.high)}",
+                    tolerance=f"{policy.tolerance:.0%} × {local.span:.4g}",
                 )
             )
             return
@@ -95,9 +95,3 @@ def _interval(low: float | None, high: float | None, unit: str) -> str:
     if high is None and low is not None:
         return f"≥ {low:.4g} {unit}"
     return f"{low:.4g}–{high:.4g} {unit}"
-
-
-def _width(low: float | None, high: float | None) -> str:
-    if low is not None and high is not None:
-        return f"{high - low:.4g}"
-    return f"{abs(low if low is not None else high or 0.0):.4g}"

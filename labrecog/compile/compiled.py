@@ -303,19 +303,26 @@ class CompiledRules:
     institutions: dict[str, CInstitution]
     conditions: tuple[CCondition, ...]
     files: tuple[str, ...] = ()
-    _pattern_memo: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Memos (below): caches only, so left out of == and repr
+    _pattern_memo: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     # check/facts.py's policies per (test, the conditions applying to it, by identity: the
     # conditions above, which live as long as this rule set)
-    policy_memo: dict[tuple[str, tuple[int, ...]], Policy] = field(default_factory=dict)
+    policy_memo: dict[tuple[str, tuple[int, ...]], Policy] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     # check/facts.py's matched conditions per (flags, setting, institution, sex, age band,
     # level, region): cases alike in all a condition looks at match alike
-    condition_memo: dict[tuple[object, ...], tuple[Any, Any]] = field(default_factory=dict)
+    condition_memo: dict[tuple[object, ...], tuple[Any, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     # The ages at which some condition's age clause changes its answer: the age bands above
     age_bounds: tuple[int, ...] = field(init=False, default=())
     # check/institution.py's findings: per ordering side (region, level, language), then per
     # (lab, claims, mark, test, registry expiry)
     institution_memo: dict[tuple[object, ...], dict[tuple[object, ...], tuple[Any, ...]]] = field(
-        default_factory=dict
+        default_factory=dict, compare=False, repr=False
     )
 
     def __post_init__(self) -> None:

@@ -122,18 +122,25 @@ def _blockers(
                     name=exc.name_zh if lang == "zh" else exc.name_en,
                 )
             )
-    if policy.exception is not None and policy.exception not in facts.flags | item_flags:
+    if policy.exception is not None:
+        # A condition forces this exception on the test. The flag being given too is no
+        # reason to drop it: the loop above only reported it if the flag's own targets
+        # cover this test, and otherwise giving the flag would let the prior result through.
         exc = rules.exceptions[policy.exception]
-        blockers.append(
-            make_reason(
-                "exception.condition",
-                lang,
-                flag=exc.flag,
-                source=exc.source,
-                name=exc.name_zh if lang == "zh" else exc.name_en,
-                condition=policy.exception_condition or "",
+        if not (
+            (policy.exception in facts.flags or policy.exception in item_flags)
+            and (exc.targets is None or test.code in exc.targets)
+        ):
+            blockers.append(
+                make_reason(
+                    "exception.condition",
+                    lang,
+                    flag=exc.flag,
+                    source=exc.source,
+                    name=exc.name_zh if lang == "zh" else exc.name_en,
+                    condition=policy.exception_condition or "",
+                )
             )
-        )
     if rules.recognition.require_authorization and not facts.case.authorization.granted:
         blockers.append(make_reason("no_authorization", lang))
     return tuple(blockers)

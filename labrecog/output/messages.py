@@ -11,7 +11,7 @@ import functools
 from datetime import timedelta
 from typing import Literal
 
-__all__ = ["MESSAGES", "Lang", "duration_text", "format_duration", "patient_words", "render"]
+__all__ = ["MESSAGES", "Lang", "duration_text", "format_duration", "patient_words"]
 
 Lang = Literal["zh", "en"]
 
@@ -194,11 +194,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "条件 {condition} 需要 {missing}，病例未提供",
     ),
 }
-
-
-def render(key: str, lang: Lang, params: dict[str, object]) -> str:
-    en, zh = MESSAGES[key]
-    return (zh if lang == "zh" else en).format(**params)
 
 
 def format_duration(delta: timedelta) -> str:
