@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from labrecog._errors import InputError, InputProblem
-from labrecog.batch.records import bad_utf8, internal_error_record
+from labrecog._errors import InputError
+from labrecog.batch.records import internal_error_record, parse_json_line
 from labrecog.engine import Engine
 from labrecog.fhir._read import FhirInputError, read_bundle
 from labrecog.fhir._strict import validate_bundle
@@ -25,14 +23,7 @@ def evaluate_bundle_line(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the labrecog record, for the summary; the record to write)."""
     try:
-        text = raw.strip()
-        if not text:
-            raise InputError([InputProblem("", "empty line")])
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            reason = "not valid UTF-8" if bad_utf8(text) else f"not valid JSON: {exc}"
-            raise InputError([InputProblem("", reason)]) from None
+        data = parse_json_line(raw)
         if strict:
             problems = validate_bundle(data)
             if problems:
