@@ -706,6 +706,35 @@ ROWS: list[Row] = [
         result_id="R-A",
         reasons={"result_status": "R-B"},
     ),
+    retest(
+        "newer_critical_overrides_older",
+        case(
+            k_prior(id="R-A"),
+            k_prior(
+                id="R-B",
+                value=6.9,
+                **collected("2025-02-28T08:00:00+08:00", "2025-02-28T09:00:00+08:00"),
+            ),
+            tests=["K"],
+        ),
+        {"newer_result_conflicts": "R-A", "critical_value": "R-B"},
+        code="K",
+    ),
+    retest("implausible_negative", case(prior(value=-5.2)), {"implausible_value": R1}),
+    waive(
+        "newer_unmapped_is_named",
+        case(
+            prior(id="R-A"),
+            prior(
+                id="R-X",
+                code="ZZZ",
+                loinc=DELETE,
+                **collected("2025-02-28T08:00:00+08:00", "2025-02-28T09:00:00+08:00"),
+            ),
+        ),
+        result_id="R-A",
+        reasons={"unmapped_result": "R-X"},
+    ),
     waive(
         "duplicate_order_second_line",
         case(prior(), tests=["GLU", "GLU"]),

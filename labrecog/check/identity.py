@@ -23,6 +23,9 @@ class Index(NamedTuple):
     # of them); a single test: its LOINC is one the rule set does not map, so nothing
     # confirms what the code says. Either way the result is used for none of them.
     conflicts: dict[str, tuple[str, ...]]
+    # Shared results whose code and LOINC name no catalogue test: not used, but a waiver
+    # older than one of them says so (decide/test_item.py), as it might be the same analyte.
+    unmapped: list[PriorResult]
 
 
 def freshness(p: PriorResult) -> tuple[datetime, datetime, str]:
@@ -40,6 +43,7 @@ def index_priors(
     """
     out: dict[str, list[PriorResult]] = {}
     conflicts: dict[str, tuple[str, ...]] = {}
+    unmapped: list[PriorResult] = []
     result_codes = rules.result_codes
     loinc = rules.loinc
     for prior in priors:
@@ -57,6 +61,9 @@ def index_priors(
             tests = set(rules.resolve_result_code(code) if code is not None else ())
             if by_loinc is not None:
                 tests.add(by_loinc)
+            if not tests:
+                unmapped.append(prior)
+                continue
             if len(tests) != 1:
                 conflict = tuple(sorted(tests))
                 for test in conflict:
@@ -78,4 +85,4 @@ def index_priors(
                 out[target] = [prior]
             else:
                 found.append(prior)
-    return Index(out, conflicts)
+    return Index(out, conflicts, unmapped)

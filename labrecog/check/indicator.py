@@ -22,7 +22,9 @@ def check_indicator(
 ) -> float | None:
     if test.specimens:
         specimen = prior.specimen
-        if specimen is None or specimen.casefold() not in test.specimens:
+        if specimen is None and prior.loinc is not None:
+            _specimen_by_loinc(prior, prior.loinc, test, facts, out)
+        elif specimen is None or specimen.casefold() not in test.specimens:
             out.append(_unlisted("specimen_mismatch", "specimen", specimen, test.specimen_text,
                                  test, facts, prior.id))  # fmt: skip
     if test.methods:
@@ -85,6 +87,31 @@ def check_indicator(
             return None
         conv = found
     return conv.factor * value + conv.offset
+
+
+def _specimen_by_loinc(
+    prior: PriorResult, loinc: str, test: CTest, facts: CaseFacts, out: list[Reason]
+) -> None:
+    """No specimen given: the LOINC code's system names it, if the rule set says which.
+    Ser/Plas is accepted only where both serum and plasma are: an ambiguous system is no
+    answer for a test that takes one of them."""
+    system = facts.rules.loinc_specimens.get(loinc)
+    if system is None:
+        out.append(_unlisted("specimen_mismatch", "specimen", None, test.specimen_text,
+                             test, facts, prior.id))  # fmt: skip
+    elif not system[1] <= test.specimens:
+        out.append(
+            make_reason(
+                "specimen_mismatch.loinc_system",
+                facts.lang,
+                result_id=prior.id,
+                loinc=loinc,
+                system=system[0],
+                specimens=", ".join(sorted(system[1])),
+                name=test.name(facts.lang),
+                allowed=test.specimen_text,
+            )
+        )
 
 
 def _unlisted(

@@ -46,6 +46,11 @@ class Policy:
     recognisable: bool
     exception: str | None = None
     exception_condition: str | None = None
+    # The delta check (check/recency.py): how far a newer result may differ from the one
+    # used, absolute in the test's unit and/or relative to the value used.
+    delta_absolute: float | None = None
+    delta_relative: float | None = None
+    delta_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,10 @@ class Override:
     critical_prior: PriorPolicy | None = None
     recognisable: bool | None = None
     exception: str | None = None
+    delta_absolute: float | None = None
+    delta_relative: float | None = None
+    delta_source: str | None = None
+    delta: bool = False  # this layer sets the delta limits (both, replacing the base's)
 
     def apply(self, base: Policy, condition: str | None = None) -> Policy:
         return Policy(
@@ -82,6 +91,9 @@ class Override:
             recognisable=self.recognisable if self.recognisable is not None else base.recognisable,
             exception=self.exception or base.exception,
             exception_condition=condition if self.exception else base.exception_condition,
+            delta_absolute=self.delta_absolute if self.delta else base.delta_absolute,
+            delta_relative=self.delta_relative if self.delta else base.delta_relative,
+            delta_source=self.delta_source if self.delta else base.delta_source,
         )
 
 
@@ -147,6 +159,10 @@ class CTest:
     critical_high: float | None
     price: Decimal
     policy: Policy
+    # Outside these (canonical unit) a value is a measurement or transcription error.
+    plausible_low: float | None = None
+    plausible_high: float | None = None
+    plausible_source: str | None = None
     conversions: dict[str, Conversion] = field(default_factory=dict)
     refusals: dict[str, UnitError] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -303,6 +319,9 @@ class CompiledRules:
     institutions: dict[str, CInstitution]
     conditions: tuple[CCondition, ...]
     files: tuple[str, ...] = ()
+    # LOINC code -> (its SYSTEM axis, the specimen names that system means): the specimen
+    # of a result that names none (rule file ``loinc_systems``)
+    loinc_specimens: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
     # Memos (below): caches only, so left out of == and repr
     _pattern_memo: dict[str, tuple[str, ...]] = field(
         default_factory=dict, compare=False, repr=False

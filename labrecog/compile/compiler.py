@@ -26,6 +26,12 @@ from labrecog.compile.compiled import (
     Policy,
     RecognitionPolicy,
 )
+from labrecog.compile.safety import (
+    check_layer_delta,
+    check_plausible,
+    delta_override,
+    loinc_specimens,
+)
 from labrecog.compile.units import Conversion, UnitError, check_unit, conversion, normalise_unit
 from labrecog.load.ruleset import LoadedRuleset, did_you_mean, problem_at
 from labrecog.load.schema import Panel, RuleFile, TestDef
@@ -77,6 +83,7 @@ def _override(
         critical_prior=model.critical_prior,
         recognisable=model.recognisable,
         exception=exception,
+        **delta_override(model.delta, source),
     )
 
 
@@ -94,6 +101,11 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
             problems.add(("timezone",), f"unknown time zone '{rules.timezone}'")
 
     base = _override(rules.defaults).apply(_BUILTIN_DEFAULTS)
+    check_layer_delta(rules.defaults.delta, ("defaults",), problems.add)
+    for name, cat in rules.categories.items():
+        check_layer_delta(cat.delta, ("categories", name), problems.add)
+    for i, cond in enumerate(rules.conditions):
+        check_layer_delta(cond.set.delta, ("conditions", i, "set"), problems.add)
     categories = {name: _override(cat) for name, cat in rules.categories.items()}
     test_codes = {t.code for t in rules.tests}
     panel_codes = {p.code for p in rules.panels}
@@ -121,6 +133,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
                 f"{test.code} has no reference_range, so no result could ever be recognised: "
                 "give one, or set reference_range_required: false",
             )
+        check_plausible(test, ("tests", i), problems.add)
         tests[test.code] = _compile_test(test, i, policy, problems, specimen_names)
         for j, text in enumerate(test.code_patterns):
             try:
@@ -134,6 +147,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
     for name in set(rules.exceptions) & set(rules.flags):
         problems.add(("flags", name), f"'{name}' is both an exception and a plain flag")
     institutions = _compile_institutions(rules, test_codes, problems)
+    loinc_systems = loinc_specimens(rules, loinc, problems.add)
     conditions = _compile_conditions(rules, test_codes, known_flags, problems)
 
     if problems.items:
@@ -168,6 +182,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
         institutions=institutions,
         conditions=conditions,
         files=loaded.files,
+        loinc_specimens=loinc_systems,
     )
 
 
@@ -270,6 +285,19 @@ def _compile_test(
                 continue
             conversions[spelled] = conv
             conversions[text] = conv
+        for spelling, ucum in test.unit_aliases.items():
+            try:
+                conv = conversion(
+                    normalise_unit(ucum), unit, molar_mass=test.molar_mass, equation=test.equation
+                )
+            except UnitError as exc:
+                problems.add(
+                    (*path, "unit_aliases", spelling),
+                    f"{test.code}: unit alias {spelling}: {exc.message}",
+                )
+                continue
+            conversions[spelling] = conv
+            conversions.setdefault(normalise_unit(spelling), conv)
     accepted = tuple(dict.fromkeys(normalise_unit(u) for u in (test.unit or "", *test.units)))
     spellings = frozenset(
         spelling
@@ -322,6 +350,9 @@ def _test_record(
         critical_high=test.critical.high if test.critical else None,
         price=test.price.value,
         policy=policy,
+        plausible_low=test.plausible.low if test.plausible else None,
+        plausible_high=test.plausible.high if test.plausible else None,
+        plausible_source=test.plausible.source if test.plausible else None,
         conversions=conversions,
     )
 

@@ -82,6 +82,24 @@ class UnitAlias:
     rule: str
 
 
+# UCUM's case-insensitive ("c/i") symbols as US laboratory systems print them, and the US
+# K/uL, M/uL count spellings (https://ucum.org/ucum §4.1 case-insensitive column; LOINC's
+# example UCUM units for 6690-2 and 789-8 are 10*3/uL and 10*6/uL). A capitalised spelling
+# not listed here is not rewritten, so it fails to parse rather than being guessed.
+_WHOLE_SPELLINGS: Final[dict[str, str]] = {
+    "MG/DL": "mg/dL", "G/DL": "g/dL", "G/L": "g/L", "MG/L": "mg/L", "UG/DL": "ug/dL",
+    "UG/L": "ug/L", "NG/ML": "ng/mL", "NG/DL": "ng/dL", "NG/L": "ng/L", "PG/ML": "pg/mL",
+    "MMOL/L": "mmol/L", "UMOL/L": "umol/L", "NMOL/L": "nmol/L", "PMOL/L": "pmol/L",
+    "MMOL/MOL": "mmol/mol", "FL": "fL", "PG": "pg", "IU": "[IU]", "IU/L": "[IU]/L",
+    "MIU/L": "m[IU]/L", "UIU/ML": "u[IU]/mL", "MIU/ML": "m[IU]/mL", "IU/ML": "[IU]/mL",
+    "MEQ/L": "meq/L",
+    "MOSM/KG": "mosm/kg", "ML/MIN/1.73M2": "mL/min/{1.73_m2}",
+    "K/uL": "10*3/uL", "K/UL": "10*3/uL", "K/mm3": "10*3/mm3", "K/MM3": "10*3/mm3",
+    "M/uL": "10*6/uL", "M/UL": "10*6/uL", "M/mm3": "10*6/mm3", "M/MM3": "10*6/mm3",
+    "thou/uL": "10*3/uL", "THOU/UL": "10*3/uL", "mill/uL": "10*6/uL", "MILL/UL": "10*6/uL",
+}  # fmt: skip
+_CAPITALS: Final = re.compile(r"[A-Z]{2}")
+
 UNIT_ALIASES: Final[tuple[UnitAlias, ...]] = (
     UnitAlias("μmol/L", "umol/L", "Greek mu (U+03BC) is the micro prefix u"),
     UnitAlias("µmol/L", "umol/L", "micro sign (U+00B5) is the micro prefix u"),
@@ -113,6 +131,13 @@ UNIT_ALIASES: Final[tuple[UnitAlias, ...]] = (
     UnitAlias("mEq/L", "meq/L", "Eq/EQ (with any prefix) is the UCUM equivalent eq"),
     UnitAlias("meq/l", "meq/L", "as above"),
     UnitAlias("mOsm/kg", "mosm/kg", "Osm/OSM (with any prefix) is the UCUM osmole osm"),
+    # Whole spellings, read only as listed (never by the rules above): all-capital units are
+    # UCUM's case-insensitive form, where M is milli- not mega- (MIU/L is mIU/L); K and M
+    # before /uL are the thousand and million US analysers print (K is kelvin in UCUM).
+    *(
+        UnitAlias(spelling, ucum, "whole spelling (UCUM case-insensitive form, or US count)")
+        for spelling, ucum in _WHOLE_SPELLINGS.items()
+    ),
 )
 
 _PREFIX = r"(?:da|[YZEPTGMkhdcmunpfazy])"
@@ -132,6 +157,7 @@ _REWRITES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     (re.compile(_NOT_ATOM_BEFORE + f"({_PREFIX}?)(?:Eq|EQ)" + _NOT_ATOM_AFTER), r"\g<1>eq"),
     (re.compile(_NOT_ATOM_BEFORE + f"({_PREFIX}?)(?:Osm|OSM)" + _NOT_ATOM_AFTER), r"\g<1>osm"),
 )
+_MICRO: Final = re.compile(r"[μµ]")
 _SUPERSCRIPT_RUN: Final = re.compile(r"[⁺⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
 
 
@@ -141,7 +167,14 @@ def normalise_unit(text: str) -> str:
 
     Unrecognised text comes back unchanged so that parsing, not guessing, decides.
     """
-    unit = _SUPERSCRIPT_RUN.sub(lambda m: "^" + m.group().translate(_SUPERSCRIPTS), text.strip())
+    stripped = text.strip()
+    whole = _WHOLE_SPELLINGS.get(_MICRO.sub("u", stripped).replace(" ", ""))
+    if whole is not None:
+        return whole
+    if _CAPITALS.search(stripped) and not any(c.islower() for c in stripped):
+        # UCUM's case-insensitive form, not listed above: M would read as mega, not milli.
+        return stripped
+    unit = _SUPERSCRIPT_RUN.sub(lambda m: "^" + m.group().translate(_SUPERSCRIPTS), stripped)
     for pattern, replacement in _REWRITES:
         unit = pattern.sub(replacement, unit)
     return unit

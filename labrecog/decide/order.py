@@ -43,8 +43,10 @@ class _Order:
         found = self.outcomes.get(key)
         if found is None:
             test = self.rules.tests[code]
-            by_test, conflicts = self.index
-            found = assess_test(test, flags, by_test.get(code, []), conflicts, self.facts)
+            by_test, conflicts, unmapped = self.index
+            found = assess_test(
+                test, flags, by_test.get(code, []), conflicts, self.facts, unmapped
+            )
             self.outcomes[key] = found
         return found
 

@@ -3,16 +3,18 @@ that passes them all, and explain the rest."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from labrecog.check.facts import CaseFacts
 from labrecog.check.identity import freshness
 from labrecog.check.indicator import check_indicator, check_value_flags
 from labrecog.check.institution import check_institution
+from labrecog.check.plausibility import check_plausible
+from labrecog.check.recency import Newer, NewerConflict, newer_conflict
 from labrecog.check.reference_range import check_reference_range
 from labrecog.check.status import check_status
 from labrecog.check.timing import check_time
-from labrecog.compile.compiled import CTest, Policy
+from labrecog.compile.compiled import CRange, CTest, Policy
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
 from labrecog.output.messages import duration_text
@@ -37,9 +39,11 @@ def assess_test(
     candidates: list[PriorResult],
     conflicts: dict[str, tuple[str, ...]],
     facts: CaseFacts,
+    unmapped: list[PriorResult] | None = None,
 ) -> TestOutcome:
     """``candidates``: the shared results measuring ``test``; ``conflicts``: the ids of those
-    whose identity is in doubt (see ``check.identity.Index``)."""
+    whose identity is in doubt; ``unmapped``: results measuring no known test (see
+    ``check.identity.Index``)."""
     lang = facts.lang
     policy = facts.policy(test, item_flags)
     if not (policy.recognisable and policy.exception is None and facts.unhindered(item_flags)):
@@ -55,31 +59,42 @@ def assess_test(
     local = None if test.qualitative else test.local_range(facts.sex, facts.age)
     reasons: list[Reason] = []
     used: PriorResult | None = None
-    older: list[PriorResult] = []
+    used_value: float | None = None
+    newer: list[Newer] = []  # rejected candidates fresher than the one in use
+    rest = 0
     for i, prior in enumerate(ordered):
         if conflicts and prior.id in conflicts:
             # Not this test's result for sure: nothing else to check.
             reasons.append(_conflict(prior, conflicts[prior.id], facts))
             continue
-        # Each check appends its findings; a candidate that adds none is the one in use.
-        before = len(reasons)
-        check_status(prior, facts, reasons)
-        check_time(prior, policy, facts, reasons)
-        value = check_indicator(prior, test, facts, reasons)
-        check_reference_range(prior, test, policy, local, facts, reasons)
-        check_value_flags(prior, test, value, policy, local, facts, reasons)
-        check_institution(prior, test, facts, reasons)
-        if len(reasons) == before:
-            used = prior
-            older = ordered[i + 1 :]
+        value, passed = _checks(prior, test, policy, local, facts, reasons)
+        if passed:
+            used, used_value, rest = prior, value, i + 1
             break
+        newer.append(Newer(prior, value))
     if used is None:
         return TestOutcome(test.code, False, None, tuple(reasons))
-    # The older candidates would not be used whatever their checks say: none are run.
-    if older:
-        superseded = make_reason("superseded", lang, used=used.id).message
-        for prior in older:
+    found = newer_conflict(newer, used, used_value, test, policy, facts) if newer else None
+    if found is not None:
+        reasons.append(_overridden(found, used, facts))
+    # Older candidates carry their own findings; only one that passes every check is
+    # superseded (or, when a newer result conflicts, overridden like the one in use).
+    superseded: str | None = None
+    for prior in ordered[rest:]:
+        if conflicts and prior.id in conflicts:
+            reasons.append(_conflict(prior, conflicts[prior.id], facts))
+            continue
+        if _checks(prior, test, policy, local, facts, reasons)[1]:
+            if found is not None:
+                reasons.append(_overridden(found, prior, facts))
+                continue
+            if superseded is None:
+                superseded = make_reason("superseded", lang, used=used.id).message
             reasons.append(reason_with_message("superseded", superseded, prior.id))
+    if found is not None:
+        return TestOutcome(test.code, False, None, tuple(reasons))
+    if unmapped:
+        reasons.extend(_unmapped(unmapped, used, facts))
     return TestOutcome(
         test.code,
         True,
@@ -89,6 +104,45 @@ def assess_test(
         duration_text(policy.max_age),
         policy.max_age_source,
     )
+
+
+def _checks(
+    prior: PriorResult,
+    test: CTest,
+    policy: Policy,
+    local: CRange | Literal[False] | None,
+    facts: CaseFacts,
+    reasons: list[Reason],
+) -> tuple[float | None, bool]:
+    """Run every check on one candidate: its value in the test's unit (plausible or not)
+    and whether it passed them all. Each check appends its findings."""
+    before = len(reasons)
+    check_status(prior, facts, reasons)
+    check_time(prior, policy, facts, reasons)
+    value = check_indicator(prior, test, facts, reasons)
+    usable = check_plausible(prior, test, value, facts, reasons)
+    check_reference_range(prior, test, policy, local, facts, reasons)
+    check_value_flags(prior, test, usable, policy, local, facts, reasons)
+    check_institution(prior, test, facts, reasons)
+    return value, len(reasons) == before
+
+
+def _overridden(found: NewerConflict, prior: PriorResult, facts: CaseFacts) -> Reason:
+    return make_reason(found.key, facts.lang, result_id=prior.id, **found.params)
+
+
+def _unmapped(unmapped: list[PriorResult], used: PriorResult, facts: CaseFacts) -> list[Reason]:
+    """Results no catalogue test claims, collected after the one used: named, since one of
+    them may be this analyte under a code the rule set does not know."""
+    out: list[Reason] = []
+    for prior in sorted(unmapped, key=freshness, reverse=True):
+        if used.collected_at < prior.collected_at <= facts.ordered_at:
+            ago = duration_text(facts.ordered_at - prior.collected_at)
+            code = prior.code or prior.loinc or "-"
+            out.append(
+                make_reason("unmapped_result", facts.lang, result_id=prior.id, code=code, ago=ago)
+            )
+    return out
 
 
 def _blockers(

@@ -28,11 +28,14 @@ __all__ = [
     "Category",
     "Condition",
     "Defaults",
+    "Delta",
     "ExceptionDef",
     "InstitutionEntry",
     "LocalRange",
+    "LoincSystem",
     "MarkPolicy",
     "Panel",
+    "Plausible",
     "Policy",
     "Quality",
     "Recognition",
@@ -149,6 +152,25 @@ class Names(_Rule):
 
 
 PriorPolicy = Literal["allow", "reject"]
+Positive = Annotated[float, Strict(), Field(gt=0, lt=1e12)]
+
+
+class Delta(_Rule):
+    """How far a newer result may differ from the one a waiver rests on (a delta check).
+
+    ``absolute`` is in the test's canonical unit, so only a test may set it; ``relative`` is
+    a fraction of the value used. Exceeding either limit given is a conflict.
+    """
+
+    absolute: Positive | None = None
+    relative: Annotated[float, Strict(), Field(gt=0, le=10)] | None = None
+    source: Source | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Delta:
+        if self.absolute is None and self.relative is None:
+            raise PydanticCustomError("delta", "a delta limit needs absolute, relative or both")
+        return self
 
 
 class Policy(_Rule):
@@ -160,6 +182,7 @@ class Policy(_Rule):
     abnormal_prior: PriorPolicy | None = None
     critical_prior: PriorPolicy | None = None
     recognisable: Annotated[bool, Strict()] | None = None
+    delta: Delta | None = None
 
 
 class Defaults(Policy):
@@ -205,6 +228,23 @@ class Critical(_Rule):
     source: Source | None = None
 
 
+class Plausible(_Rule):
+    """The values a living patient's result can take, in the test's unit; outside is a
+    measurement or transcription error, never a result to rely on."""
+
+    low: Annotated[float, Strict()] | None = None
+    high: Annotated[float, Strict()] | None = None
+    source: Source | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Plausible:
+        if self.low is None and self.high is None:
+            raise PydanticCustomError("plausible", "plausible limits need low, high or both")
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise PydanticCustomError("plausible", "plausible low must be below high")
+        return self
+
+
 class QualitativeValues(_Rule):
     normal: tuple[Text, ...] = ()
     abnormal: tuple[Text, ...] = ()
@@ -227,6 +267,10 @@ class TestDef(Policy):
     values: QualitativeValues | None = None
     reference_range: Annotated[tuple[LocalRange, ...], BeforeValidator(_ranges)] = ()
     critical: Critical | None = None
+    plausible: Plausible | None = None
+    # Report spellings this test reads as a UCUM unit (IU/L as U/L for an enzyme): per test,
+    # because IU is the arbitrary [IU] for hormones.
+    unit_aliases: dict[Text, Text] = {}
     price: SourcedMoney
     source: Source | None = None
 
@@ -386,6 +430,11 @@ class Condition(_Rule):
     source: Source | None = None
 
 
+#: LOINC's SYSTEM axis values a result's specimen may be read from (see compile/safety.py).
+LoincSystem = Literal["Ser", "Plas", "Ser/Plas", "Bld", "Ser/Plas/Bld", "Urine", "BldV", "BldA",
+                      "BldC", "PPP"]  # fmt: skip
+
+
 class RuleFile(_Rule):
     """One rule file; a folder's files are merged key by key before validation."""
 
@@ -402,6 +451,8 @@ class RuleFile(_Rule):
     exceptions: dict[Code, ExceptionDef] = {}
     flags: dict[Code, FlagDef] = {}
     specimens: dict[Text, tuple[Text, ...]] = {}
+    # The specimen a LOINC code names (its SYSTEM axis), for results that give none.
+    loinc_systems: dict[Loinc, LoincSystem] = {}
     categories: dict[Code, Category] = {}
     tests: tuple[TestDef, ...] = ()
     panels: tuple[Panel, ...] = ()

@@ -46,6 +46,9 @@ ReasonCode = Literal[
     "duplicate_order",
     "condition_undecidable",
     "partial_not_allowed",
+    "implausible_value",
+    "newer_result_conflicts",
+    "unmapped_result",
 ]
 
 REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]

@@ -45,6 +45,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "specimen {specimen} is not accepted for {name} (accepted: {allowed})",
         "标本类型 {specimen} 不适用于 {name}（可接受：{allowed}）",
     ),
+    "specimen_mismatch.loinc_system": (
+        "the result does not state its specimen; its LOINC {loinc} measures {system} "
+        "({specimens}), not only what {name} accepts ({allowed})",
+        "结果未注明标本类型；其 LOINC {loinc} 的标本体系为 {system}（{specimens}），"
+        "不全在 {name} 可接受的范围内（{allowed}）",
+    ),
     "specimen_mismatch.missing": (
         "the result does not state its specimen; {name} requires one of {allowed}",
         "结果未注明标本类型；{name} 要求 {allowed}",
@@ -167,6 +173,50 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "critical_value": (
         "prior value {value} {unit} is at a critical level ({limits})",
         "既往结果 {value} {unit} 达到危急值（{limits}）",
+    ),
+    "implausible_value": (
+        "value {value} {unit} is outside the plausible limits {limits}: a measurement or "
+        "transcription error, not a result to rely on",
+        "结果 {value} {unit} 超出可信范围 {limits}，属测量或录入错误，不能采用",
+    ),
+    "implausible_value.negative": (
+        "value {value} {unit} is negative, which {name} cannot be",
+        "结果 {value} {unit} 为负值，{name} 不可能为负",
+    ),
+    "newer_result_conflicts.critical": (
+        "a newer result {newer} (collected {ago} before the order) is at a critical level "
+        "({value} {unit}; {limits}): the older result is not relied on",
+        "存在更近的结果 {newer}（开单前 {ago} 采集）达到危急值（{value} {unit}；{limits}），"
+        "不能沿用较早的结果",
+    ),
+    "newer_result_conflicts.implausible": (
+        "a newer result {newer} (collected {ago} before the order) has an implausible value "
+        "({value} {unit}): the older result is not relied on",
+        "存在更近的结果 {newer}（开单前 {ago} 采集）数值不可信（{value} {unit}），"
+        "不能沿用较早的结果",
+    ),
+    "newer_result_conflicts.delta": (
+        "a newer result {newer} (collected {ago} before the order, {value} {unit}) differs "
+        "from this one ({used} {unit}) by {difference}, more than the delta limit {limit}",
+        "存在更近的结果 {newer}（开单前 {ago} 采集，{value} {unit}），与本结果（{used} {unit}）"
+        "相差 {difference}，超过差值限 {limit}",
+    ),
+    "newer_result_conflicts.uncomparable": (
+        "a newer result {newer} (collected {ago} before the order) cannot be compared with "
+        "this one ({why}): the older result is not relied on",
+        "存在更近的结果 {newer}（开单前 {ago} 采集），无法与本结果比较（{why}），"
+        "不能沿用较早的结果",
+    ),
+    "newer_result_conflicts.qualitative": (
+        "a newer result {newer} (collected {ago} before the order) reads {text}, "
+        "unlike this one ({used})",
+        "存在更近的结果 {newer}（开单前 {ago} 采集）为 {text}，与本结果（{used}）不一致",
+    ),
+    "unmapped_result": (
+        "result {code} (collected {ago} before the order) is newer than the one used but "
+        "this rule set cannot say what it measures: check it is not this test",
+        "结果 {code}（开单前 {ago} 采集）晚于所采用的结果，但本规则集无法识别其项目，"
+        "请确认它不是本项目",
     ),
     "result_status": (
         "result status is {status}; only final, amended or corrected results are used",
