@@ -14,6 +14,7 @@ from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import CompiledRules
 from labrecog.compile.compiler import compile_rules
 from labrecog.decide.order import decide_order
+from labrecog.load.json_text import loads_strict
 from labrecog.load.ruleset import did_you_mean, load_ruleset
 from labrecog.model.case import Case
 from labrecog.model.decision import Decision, RulesetRef
@@ -79,7 +80,7 @@ class Engine:
     def evaluate_json(self, raw: bytes | str, *, lang: Lang | None = None) -> Decision:
         """Decide one case given as JSON text (UTF-8)."""
         try:
-            data = orjson.loads(raw)
+            data = loads_strict(raw)
         except orjson.JSONDecodeError as exc:
             raise InputError([InputProblem("", f"not valid JSON: {exc}")]) from None
         return self.evaluate(data, lang=lang)

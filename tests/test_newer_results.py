@@ -441,3 +441,118 @@ def test_a_waiver_never_rests_on_a_result_older_than_a_newer_conflict(
     value = critical if (critical <= 2.5 or critical >= 6.5) else 7.0
     entry = one(engine, order(res("NEWEST", "K", value, 1, lab="OTHER"), *priors))
     assert entry["status"] == "retest"
+
+
+# -- 3. ambiguous and non-existent local times are input errors -----------------------------
+
+UK_RULES = Path(__file__).resolve().parent.parent / "rules" / "uk-mri"
+
+
+@pytest.mark.parametrize(
+    ("ordered_at", "kind"),
+    [("2025-10-26T01:30:00", "occurs twice"), ("2025-03-30T01:30:00", "does not exist")],
+)
+def test_a_local_time_at_a_clock_change_is_refused(ordered_at: str, kind: str) -> None:
+    from labrecog import InputError
+
+    engine = Engine.from_path(UK_RULES)
+    data = {
+        "order_id": "O-1",
+        "ordered_at": ordered_at,
+        "patient": {"id": "P-1", "sex": "male", "birth_date": "1961-05-14"},
+        "institution": {"id": "H-1"},
+        "tests": [{"code": "PCT"}],
+    }
+    with pytest.raises(InputError) as info:
+        engine.evaluate(data)
+    problem = info.value.problems[0]
+    assert problem.path == "ordered_at"
+    assert kind in problem.message and "Europe/London" in problem.message
+
+
+def test_a_local_time_one_hour_from_the_change_is_read_in_the_zone() -> None:
+    engine = Engine.from_path(UK_RULES)
+    case_ = engine.validate_case(
+        {
+            "order_id": "O-1",
+            "ordered_at": "2025-10-26T02:30:00",
+            "patient": {"id": "P-1"},
+            "institution": {"id": "H-1"},
+            "tests": [{"code": "PCT"}],
+        }
+    )
+    assert case_.ordered_at.utcoffset() is not None
+    assert case_.ordered_at.isoformat() == "2025-10-26T02:30:00+00:00"
+
+
+# -- 4. duplicate JSON keys are input errors -------------------------------------------------
+
+
+def test_a_duplicate_key_in_a_prior_result_is_an_input_error_naming_it() -> None:
+    import orjson
+
+    from labrecog import InputError
+    from tests.builders import demo_engine
+
+    text = orjson.dumps(case(prior(patient_id="P-999"))).decode()
+    text = text.replace('"patient_id":"P-999"', '"patient_id":"P-999","patient_id":"P-1"')
+    assert text.count('"patient_id"') == 2
+    with pytest.raises(InputError) as info:
+        demo_engine().evaluate_json(text)
+    assert info.value.problems[0].path == "prior_results[0].patient_id"
+    assert "duplicate key 'patient_id'" in info.value.problems[0].message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":1,"b":{"c":"\\":","d":2}}',  # an escaped quote before a colon, in a value
+        '{"a" : 1, "b" : 2}',  # spaces: the exact path, which finds no duplicate
+        '{"a":"\\u0022:", "b":1}',
+        '{"k":[{"x":1},{"x":1}]}',  # equal keys in different objects are fine
+    ],
+)
+def test_text_without_duplicates_reads_as_orjson_reads_it(text: str) -> None:
+    import orjson
+
+    from labrecog.load.json_text import loads_strict
+
+    assert loads_strict(text) == orjson.loads(text)
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.lists(st.tuples(st.sampled_from(['a', 'b', '"', '":', ':', '\\']), inner),
+               max_size=4),
+    max_leaves=12,
+))  # fmt: skip
+@settings(max_examples=300, deadline=None)
+def test_the_fast_duplicate_check_agrees_with_the_exact_one(tree: Any) -> None:
+    """Objects are built as key/value pair lists, duplicates allowed, and written as JSON
+    text by hand: loads_strict refuses exactly the texts with a duplicate key."""
+    import json
+
+    from labrecog import InputError
+    from labrecog.load.json_text import loads_strict
+
+    def write(node: Any) -> str:
+        if isinstance(node, list) and node and isinstance(node[0], tuple):
+            return "{" + ",".join(f"{json.dumps(k)}:{write(v)}" for k, v in node) + "}"
+        if isinstance(node, list):
+            return "[" + ",".join(write(v) for v in node) + "]"
+        return json.dumps(node, ensure_ascii=False)
+
+    def has_dup(node: Any) -> bool:
+        if isinstance(node, list) and node and isinstance(node[0], tuple):
+            keys = [k for k, _ in node]
+            return len(keys) != len(set(keys)) or any(has_dup(v) for _, v in node)
+        return isinstance(node, list) and any(has_dup(v) for v in node)
+
+    text = write(tree)
+    try:
+        loads_strict(text)
+        refused = False
+    except InputError:
+        refused = True
+    assert refused == has_dup(tree)

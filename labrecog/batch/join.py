@@ -40,6 +40,7 @@ from labrecog._errors import InputError
 from labrecog.batch.io import numbered_lines, open_input
 from labrecog.batch.records import parse_json_line
 from labrecog.engine import input_error
+from labrecog.load.json_text import loads_strict
 from labrecog.model.case import PriorResult
 
 __all__ = [
@@ -361,9 +362,9 @@ def joined_lines(
 
 def _join(raw: bytes, index: ResultIndex, include_invalid: bool) -> bytes:
     try:
-        order = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw
+        order = loads_strict(raw)
+    except (orjson.JSONDecodeError, InputError):
+        return raw  # evaluating the line reports what is wrong with it
     if not isinstance(order, dict):
         return raw
     patient = order.get("patient")

@@ -8,6 +8,7 @@ import orjson
 
 from labrecog._errors import InputError, InputProblem
 from labrecog.engine import Engine
+from labrecog.load.json_text import loads_strict
 
 __all__ = ["bad_utf8", "evaluate_line", "internal_error_record", "parse_json_line"]
 
@@ -29,7 +30,7 @@ def parse_json_line(raw: bytes) -> Any:
     if not text:
         raise InputError([InputProblem("", "empty line")])
     try:
-        return orjson.loads(text)
+        return loads_strict(text)
     except orjson.JSONDecodeError as exc:
         reason = "not valid UTF-8" if bad_utf8(text) else f"not valid JSON: {exc}"
         raise InputError([InputProblem("", reason)]) from None

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from labrecog._errors import InputError
 from labrecog.cli.common import load_engine
+from labrecog.load.json_text import loads_strict
 from labrecog.output.explain_table import explanation
 
 __all__ = ["EXIT_INVALID_CASE", "explain"]
@@ -41,7 +42,9 @@ def explain(case: str, rules: str, line: int | None, lang: str | None, as_json: 
     raw = _read_case(case, line)
     where = f"{_display(case)} line {line}" if line is not None else _display(case)
     try:
-        data = orjson.loads(raw)
+        data = loads_strict(raw)
+    except InputError as exc:
+        _fail([str(p) for p in exc.problems], where)
     except orjson.JSONDecodeError as exc:
         hint = ""
         if line is None and raw.strip().count(b"\n") > 0:

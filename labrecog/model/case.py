@@ -8,7 +8,7 @@ the rule set says which zone it is in (passed as validation context ``timezone``
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -84,8 +84,23 @@ def _timestamp(value: Any, handler: Any, info: ValidationInfo) -> datetime:
                 "timestamp_naive",
                 "timestamp has no UTC offset and the rule set declares no timezone",
             )
-        parsed = parsed.replace(tzinfo=tz)
+        parsed = _localise(parsed, tz)
     return parsed
+
+
+def _localise(naive: datetime, tz: tzinfo) -> datetime:
+    """A wall-clock time in the rule set's zone, only if it names exactly one instant: in
+    the hour clocks go back it names two, in the hour they skip it names none."""
+    early, late = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    if early.utcoffset() == late.utcoffset():
+        return early
+    back = early.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    kind = "occurs twice" if back == naive else "does not exist"
+    raise PydanticCustomError(
+        "timestamp_ambiguous",
+        "local time {when} {kind} in {zone} (a clock change): give its UTC offset",
+        {"when": naive.isoformat(), "kind": kind, "zone": str(tz)},
+    )
 
 
 Timestamp = Annotated[datetime, WrapValidator(_timestamp)]
