@@ -376,7 +376,8 @@ ROWS: list[Row] = [
             tsh_prior(unit="IU/L", reference_range={"low": 0.27, "high": 4.2, "unit": "IU/L"}),
             tests=["TSH"],
         ),
-        {"reference_range_incompatible": R1},
+        # 2.0 IU/L is 2,000 mIU/L: beyond TSH's plausible limits as well
+        {"reference_range_incompatible": R1, "implausible_value": R1},
         code="TSH",
     ),
     # --- reference range

@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "rules" / "demo"
 CASES = ROOT / "examples" / "cases.jsonl"
 
-GLU_BLOCK_OLD = '    max_age: {value: 7d, source: assumed}\n    price: "5.00"\n'
-GLU_BLOCK_NEW = '    max_age: {value: 3d, source: assumed}\n    price: "6.00"\n'
+GLU_CHANGES = (
+    ("    max_age: {value: 7d, source: assumed}\n", "    max_age: {value: 3d, source: assumed}\n"),
+    ('    price: "5.00"\n', '    price: "6.00"\n'),
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,13 @@ def new_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(DEMO, target)
     catalogue = target / "catalogue.yaml"
     text = catalogue.read_text(encoding="utf-8")
-    assert text.count(GLU_BLOCK_OLD) == 1
-    catalogue.write_text(text.replace(GLU_BLOCK_OLD, GLU_BLOCK_NEW), encoding="utf-8")
+    start = text.index("  - code: GLU\n")
+    end = text.index("  - code:", start + 1)
+    block = text[start:end]
+    for before, after in GLU_CHANGES:
+        assert block.count(before) == 1
+        block = block.replace(before, after)
+    catalogue.write_text(text[:start] + block + text[end:], encoding="utf-8")
     ruleset = target / "ruleset.yaml"
     ruleset.write_text(
         ruleset.read_text(encoding="utf-8").replace('"2025.1"', '"2025.2"'), encoding="utf-8"

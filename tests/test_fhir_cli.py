@@ -35,8 +35,8 @@ def ndjson(*bundles: Any) -> bytes:
 
 
 def three() -> bytes:
-    """A waivable bundle, one with a date-only collection time, and a line cut short."""
-    bad = waivable(obs=observation(effectiveDateTime="2025-02-27"), id="b-2")
+    """A waivable bundle, one whose collection time is not a FHIR dateTime, a line cut short."""
+    bad = waivable(obs=observation(effectiveDateTime="27/02/2025"), id="b-2")
     find(bad, "ServiceRequest")["requisition"]["value"] = "O-2"
     good = waivable(service_request("sr-2", [coding("HBA1C")]), id="b-3")
     find(good, "ServiceRequest", "sr-1")["requisition"]["value"] = "O-3"

@@ -679,11 +679,18 @@ def test_effective_period_start_and_effective_instant() -> None:
     assert prior0(waivable(obs=obs))["collected_at"] == "2025-02-27T00:00:00Z"
 
 
-def test_a_date_is_not_a_collection_time() -> None:
+def test_a_date_is_read_as_the_earliest_collection_time_it_can_denote() -> None:
+    # Changed (issue 17): a date-only time used to refuse the bundle. It is now the start of
+    # that day at UTC+14:00, so the result can only look older than it is
+    # (tests/test_fhir_realfeeds.py covers years, months, issued and the order's day).
     b = waivable(obs=observation(effectiveDateTime="2025-02-27"))
-    err = refused(b)
+    assert prior0(b)["collected_at"] == "2025-02-27T00:00:00+14:00"
+    err = refused(waivable(obs=observation(effectiveDateTime="27/02/2025")))
     assert paths(err) == [f"{OBS}.effectiveDateTime"]
     assert "date and time" in str(err)
+    err = refused(waivable(obs=observation(effectiveDateTime="2025-02-30")))
+    assert paths(err) == [f"{OBS}.effectiveDateTime"]
+    assert "not a valid date" in str(err)
 
 
 def test_a_naive_collection_time_needs_a_rule_set_timezone(no_tz_engine: Engine) -> None:
@@ -1106,10 +1113,10 @@ def test_requests_of_different_requisitions_are_an_input_error() -> None:
 
 
 def test_problems_are_collected_not_stopped_at_the_first() -> None:
-    b = waivable(obs=observation(effectiveDateTime="2025-02-27", status=None))
+    b = waivable(obs=observation(effectiveDateTime="27/02/2025", status=None))
     err = refused(b)
     assert set(paths(err)) == {f"{OBS}.status"}  # the reader's own problems come first
-    b = waivable(obs=observation(effectiveDateTime="2025-02-27", issued="2025-02-27"))
+    b = waivable(obs=observation(effectiveDateTime="27/02/2025", issued="27/02/2025"))
     assert set(paths(refused(b))) == {f"{OBS}.effectiveDateTime", f"{OBS}.issued"}
 
 

@@ -157,7 +157,7 @@ def test_the_answer_is_deterministic() -> None:
 
 
 def test_operation_outcome_from_an_input_error_names_every_path() -> None:
-    b = waivable(obs=observation(effectiveDateTime="2025-02-27", issued="2025-02-27"))
+    b = waivable(obs=observation(effectiveDateTime="27/02/2025", issued="27/02/2025"))
     with pytest.raises(FhirInputError) as info:
         read_bundle(b, ENGINE)
     oo = operation_outcome(info.value, 17)

@@ -23,7 +23,7 @@ Line 3  a ``transaction`` with ``urn:uuid:`` references, an inpatient on the ren
         not the display ``mg/dl``). The Consent permits, but a nested deny withholds the
         freshest glucose, which therefore appears nowhere in the answer.
 Line 4  an emergency (急诊, flag ``emergency`` in ServiceRequest.reasonCode): re-test all.
-Line 5  bad: a collection time without a time of day; one OperationOutcome names the path.
+Line 5  bad: a collection period without a start; one OperationOutcome names the path.
 Line 6  bad: a result of another patient in the bundle (mixed-up patients).
 """
 
@@ -558,11 +558,13 @@ BUNDLES.append(
     )
 )
 
-# Line 5: a date is not a collection time.
+# Line 5: a collection period without a start says when collection ended, not when the
+# specimen was taken.
 bad_date = json.loads(json.dumps(BUNDLES[3][0]))
 bad_date["id"] = "b-031"
-bad_date["entry"][-1]["resource"]["effectiveDateTime"] = "2025-03-03"
-BUNDLES.append((bad_date, "entry[8].resource.effectiveDateTime"))
+del bad_date["entry"][-1]["resource"]["effectiveDateTime"]
+bad_date["entry"][-1]["resource"]["effectivePeriod"] = {"end": "2025-03-03T08:00:00+08:00"}
+BUNDLES.append((bad_date, "entry[8].resource.effectivePeriod"))
 
 # Line 6: somebody else's result in the bundle.
 mixed = json.loads(json.dumps(BUNDLES[0][0]))

@@ -14,14 +14,12 @@ from typing import NamedTuple
 
 from labrecog.check.facts import CaseFacts
 from labrecog.check.plausibility import plausible
+from labrecog.check.status import NOT_RESULTS
 from labrecog.compile.compiled import CTest, Policy
 from labrecog.model.case import PriorResult
 from labrecog.output.messages import duration_text
 
 __all__ = ["Newer", "NewerConflict", "newer_conflict"]
-
-# Not results at all: nothing measured (registered) or withdrawn by the lab.
-_NOT_RESULTS = frozenset({"registered", "cancelled", "entered-in-error"})
 
 
 class Newer(NamedTuple):
@@ -50,7 +48,7 @@ def newer_conflict(
     """The freshest newer result that conflicts with ``used``, or None. ``newer`` is in
     freshness order, freshest first."""
     for prior, value in newer:
-        if prior.status in _NOT_RESULTS or prior.collected_at > facts.ordered_at:
+        if prior.status in NOT_RESULTS or prior.collected_at > facts.ordered_at:
             continue
         found = _conflict(prior, value, used, used_value, test, policy)
         if found is not None:

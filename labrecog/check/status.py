@@ -7,9 +7,11 @@ from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
 from labrecog.output.reasons import make_reason
 
-__all__ = ["USABLE_STATUSES", "check_status"]
+__all__ = ["NOT_RESULTS", "USABLE_STATUSES", "check_status"]
 
 USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
+#: Not results at all, not even as evidence: nothing measured yet, or withdrawn by the lab.
+NOT_RESULTS = frozenset({"registered", "cancelled", "entered-in-error"})
 
 
 def check_status(prior: PriorResult, facts: CaseFacts, out: list[Reason]) -> None:

@@ -44,9 +44,7 @@ class _Order:
         if found is None:
             test = self.rules.tests[code]
             by_test, conflicts, unmapped = self.index
-            found = assess_test(
-                test, flags, by_test.get(code, []), conflicts, self.facts, unmapped
-            )
+            found = assess_test(test, flags, by_test.get(code, []), conflicts, self.facts, unmapped)
             self.outcomes[key] = found
         return found
 

@@ -12,7 +12,7 @@ from labrecog.check.institution import check_institution
 from labrecog.check.plausibility import check_plausible
 from labrecog.check.recency import Newer, NewerConflict, newer_conflict
 from labrecog.check.reference_range import check_reference_range
-from labrecog.check.status import check_status
+from labrecog.check.status import NOT_RESULTS, check_status
 from labrecog.check.timing import check_time
 from labrecog.compile.compiled import CRange, CTest, Policy
 from labrecog.model.case import PriorResult
@@ -136,7 +136,9 @@ def _unmapped(unmapped: list[PriorResult], used: PriorResult, facts: CaseFacts) 
     them may be this analyte under a code the rule set does not know."""
     out: list[Reason] = []
     for prior in sorted(unmapped, key=freshness, reverse=True):
-        if used.collected_at < prior.collected_at <= facts.ordered_at:
+        if prior.status not in NOT_RESULTS and (
+            used.collected_at < prior.collected_at <= facts.ordered_at
+        ):
             ago = duration_text(facts.ordered_at - prior.collected_at)
             code = prior.code or prior.loinc or "-"
             out.append(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 __all__ = [
     "DECISION_SYSTEM",
     "ERROR_SYSTEM",
@@ -14,6 +17,8 @@ __all__ = [
     "EXT_SHARED",
     "FHIR_FLAG_SYSTEM",
     "LOINC",
+    "LOINC_OID",
+    "OBSERVATION_CATEGORY",
     "ORDER_SYSTEM",
     "REASON_SYSTEM",
     "REFERENCE_RANGE_MEANING",
@@ -25,6 +30,8 @@ __all__ = [
     "V2_0487",
     "V3_ACT_CODE",
     "V3_CONFIDENTIALITY",
+    "code_of",
+    "is_loinc",
 ]
 
 _BASE = "https://labrecog.dev/fhir"
@@ -34,7 +41,22 @@ _BASE = "https://labrecog.dev/fhir"
 FHIR_FLAG_SYSTEM = f"{_BASE}/CodeSystem/flag"
 
 LOINC = "http://loinc.org"
+#: LOINC's OID, the system of LOINC codes in data converted from HL7 v3 / C-CDA.
+LOINC_OID = "urn:oid:2.16.840.1.113883.6.1"
 UCUM = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+# Spellings of LOINC's system seen in real feeds, compared after stripping whitespace and
+# one trailing slash, ignoring case (scheme, host and "urn:oid:" are case-insensitive).
+_LOINC_SYSTEMS = frozenset(
+    {
+        "http://loinc.org",
+        "https://loinc.org",
+        "http://www.loinc.org",
+        "https://www.loinc.org",
+        LOINC_OID,
+    }
+)
 
 EXT_INSTITUTION_REGION = f"{_BASE}/StructureDefinition/institution-region"
 EXT_INSTITUTION_LEVEL = f"{_BASE}/StructureDefinition/institution-level"
@@ -84,3 +106,30 @@ SETTINGS: dict[str, str] = {
     "NONAC": "inpatient",
     "EMER": "emergency",
 }
+
+
+def is_loinc(system: object) -> bool:
+    """Whether a coding's system is LOINC, however a feed spells it.
+
+    Why: a LOINC coding not recognised as LOINC is ignored, and an older result of the same
+    test would then be used in its place; every comparison with LOINC goes through here.
+    """
+    if not isinstance(system, str):
+        return False
+    spelled = system.strip().lower()
+    if spelled.endswith("/"):
+        spelled = spelled[:-1]
+    return spelled in _LOINC_SYSTEMS
+
+
+def code_of(coding: Mapping[str, Any]) -> str | None:
+    """A coding's code without surrounding whitespace; None if absent, blank or not text.
+
+    FHIR ``code`` values never carry surrounding whitespace, so stripping guesses nothing;
+    padded exports (fixed-width columns, converters) would otherwise match no catalogue code.
+    """
+    code = coding.get("code")
+    if not isinstance(code, str):
+        return None
+    code = code.strip()
+    return code or None

@@ -23,14 +23,19 @@ from labrecog.fhir._codes import (
     EXT_RECOGNITION_MARK,
     EXT_SHARED,
     FHIR_FLAG_SYSTEM,
-    LOINC,
     REFERENCE_RANGE_MEANING,
     SETTINGS,
     SPECIMEN_CODES,
     UCUM,
     V3_CONFIDENTIALITY,
+    code_of,
+    is_loinc,
 )
-from labrecog.fhir._refs import MAPS, BundleIndex, Json, Res, ref_id
+from labrecog.fhir._performer import performing_lab
+from labrecog.fhir._refs import MAPS, BundleIndex, Json, Res, conditional, ref_id
+from labrecog.fhir._refs import codings as _codings
+from labrecog.fhir._time import widen
+from labrecog.fhir._unmapped import Checkpoint, is_laboratory, unmapped_identity, valid_prior
 from labrecog.model.case import Case, Timestamp
 
 __all__ = ["FhirCase", "FhirInputError", "read_bundle"]
@@ -386,12 +391,12 @@ class _Reader:
         local: tuple[str, str] | None = None
         first: tuple[str, str] | None = None
         for j, coding in _codings(res.data.get("code")):
-            code = coding.get("code")
-            if not isinstance(code, str) or not code:
+            code = code_of(coding)
+            if code is None:
                 continue
             where = f"{at}.coding[{j}].code"
             first = first or (code, where)
-            if coding.get("system") == LOINC:
+            if is_loinc(coding.get("system")):
                 target = self.rules.loinc.get(code)
                 if target is not None:
                     resolved.setdefault(target, (target, where))
@@ -535,6 +540,13 @@ class _Reader:
             return self._institution(found)
         if found is None and ref is not None:
             reference = ref.get("reference")
+            searched = conditional(reference) if isinstance(reference, str) else None
+            if searched is not None and searched[0] == "Organization":
+                # Organization?identifier=system|value, not in the Bundle: named by identifier.
+                named: dict[str, Any] = {"id": searched[2]}
+                if isinstance(ref.get("display"), str):
+                    named["name"] = ref["display"]
+                return named, {"": at, ".id": f"{at}.reference"}
             is_org = ref.get("type") == "Organization" or (
                 isinstance(reference, str)
                 and ref_id(reference) != reference
@@ -683,15 +695,45 @@ class _Reader:
                 if found.container is not None:
                     contained.append(found)
         priors: list[dict[str, Any]] = []
+        unmapped: list[Res] = []
         seen: set[int] = set()
         for res in (*self.index.of_type("Observation"), *contained):
             if id(res.data) in seen:
                 continue
             seen.add(id(res.data))
-            prior = self._prior(res, f"prior_results[{len(priors)}]")
+            prefix = f"prior_results[{len(priors)}]"
+            identity = self._identity(res, prefix)
+            if identity is None:
+                unmapped.append(res)
+                continue
+            prior = self._prior(res, prefix, identity)
+            if prior is not None:
+                priors.append(prior)
+        # Last, so that none of them can take the id of a result that is mapped.
+        for res in unmapped:
+            prior = self._unmapped(res, f"prior_results[{len(priors)}]")
             if prior is not None:
                 priors.append(prior)
         return priors
+
+    def _unmapped(self, res: Res, prefix: str) -> dict[str, Any] | None:
+        """A laboratory result no catalogue test claims, read leniently: any problem leaves
+        it out (and is forgotten) rather than refusing the order."""
+        if not is_laboratory(self._lineage(res)):
+            return None  # a vital sign, a survey: not a lab result
+        named = unmapped_identity(res, self.rules)
+        rid = self._result_id(res)
+        if named is None or rid is None or rid in self.observations:
+            return None
+        identity, where = named
+        checkpoint = Checkpoint(self)
+        for key, path in where.items():
+            self.where[f"{prefix}.{key}"] = path
+        prior = self._prior(res, prefix, identity, mapped=False)
+        if prior is None or checkpoint.troubled or not valid_prior(prior, self.tz, self.patient_id):
+            checkpoint.undo()
+            return None
+        return prior
 
     def _lineage(self, res: Res) -> list[Res]:
         """The observation, then the report or group observation it belongs to, upwards."""
@@ -700,14 +742,16 @@ class _Reader:
             chain.append(parent)
         return chain
 
-    def _prior(self, res: Res, prefix: str) -> dict[str, Any] | None:
-        identity = self._identity(res, prefix)
-        if identity is None:
-            return None  # measures nothing this rule set knows: the engine would ignore it
+    def _result_id(self, res: Res) -> str | None:
+        rid = res.id if res.container is None else f"{res.container.ref}#{res.id or ''}"
+        return rid or res.full_url
+
+    def _prior(
+        self, res: Res, prefix: str, identity: dict[str, Any], *, mapped: bool = True
+    ) -> dict[str, Any] | None:
         d, at = res.data, res.path
         chain = self._lineage(res)
-        rid = res.id if res.container is None else f"{res.container.ref}#{res.id or ''}"
-        rid = rid or res.full_url
+        rid = self._result_id(res)
         if rid is None:
             self.problem(f"{at}.id", "the Observation has neither id nor fullUrl")
             return None
@@ -731,7 +775,12 @@ class _Reader:
                 issued[0],
                 f"{issued[1]}.issued",
             )
-        institution = self._performer(chain, prefix)
+        # An unmapped result is never used, only named when newer than the one used: its
+        # earliest instant, always (docs/fhir.md, "Dates without a time").
+        ordered = self.ordered if mapped else None
+        for field, message in widen(prior, ordered).items():
+            self.problem(self.where.get(f"{prefix}.{field}", at), message)
+        institution = performing_lab(self, chain, prefix)
         if institution is not None:
             prior["institution"] = institution
         for node in chain:
@@ -754,11 +803,11 @@ class _Reader:
         local: tuple[str, str] | None = None
         local_tests: dict[tuple[str, ...], str] = {}
         for j, coding in _codings(res.data.get("code")):
-            code = coding.get("code")
-            if not isinstance(code, str) or not code:
+            code = code_of(coding)
+            if code is None:
                 continue
             where = f"{at}.coding[{j}].code"
-            if coding.get("system") == LOINC:
+            if is_loinc(coding.get("system")):
                 target = self.rules.loinc.get(code)
                 if target in tests:
                     if not loinc_tests:  # the first mapped LOINC beats any unmapped one
@@ -988,37 +1037,6 @@ class _Reader:
             return found if found is not None and found.type == "Specimen" else None
         return None
 
-    def _performer(self, chain: list[Res], prefix: str) -> dict[str, Any] | None:
-        for node in chain:
-            performers = node.data.get("performer")
-            if not isinstance(performers, list) or not performers:
-                continue
-            labs = [
-                found
-                for k, value in enumerate(performers)
-                if (found := self._organization(value, f"{node.path}.performer[{k}]", node))
-            ]
-            if not labs:
-                continue
-            if len({inst["id"] for inst, _ in labs}) > 1:
-                self.problem(
-                    f"{node.path}.performer",
-                    "performers name different laboratories: which one produced the "
-                    "result is ambiguous",
-                )
-                return None
-            inst, where = labs[0]
-            for suffix, path in where.items():
-                self.where[f"{prefix}.institution{suffix}"] = path
-            return inst
-        self.problem(
-            f"{chain[0].path}.performer",
-            "no performing laboratory: no performer "
-            "of the Observation or its report is an Organization (in the Bundle, "
-            "or referenced by identifier) or a PractitionerRole with one",
-        )
-        return None
-
     def _shared(self, chain: list[Res], prior: dict[str, Any], prefix: str) -> None:
         """Withheld by the patient (Consent), marked not shared, or restricted: not used."""
         for node in chain:
@@ -1057,15 +1075,6 @@ class _Reader:
 
 
 # -- small readers ---------------------------------------------------------------------
-
-
-def _codings(concept: Any) -> list[tuple[int, Json]]:
-    if not isinstance(concept, MAPS):
-        return []
-    codings = concept.get("coding")
-    if not isinstance(codings, list):
-        return []
-    return [(j, c) for j, c in enumerate(codings) if isinstance(c, MAPS)]
 
 
 def _text(concept: Any, *, prefer_code: bool = False) -> str | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from labrecog._errors import InputProblem
 
-__all__ = ["MAPS", "BundleIndex", "Json", "Res", "ref_id"]
+__all__ = ["MAPS", "BundleIndex", "Json", "Res", "codings", "conditional", "ref_id"]
 
 Json = Mapping[str, Any]
 #: isinstance() against this tuple settles plain dicts (what JSON parsers return) before
@@ -57,6 +58,46 @@ def ref_id(reference: str) -> str:
     return tail.rsplit("/", 1)[-1].lstrip("#") or reference
 
 
+def codings(concept: Any) -> list[tuple[int, Json]]:
+    """The codings of a CodeableConcept that are objects, with their index."""
+    if not isinstance(concept, MAPS):
+        return []
+    found = concept.get("coding")
+    if not isinstance(found, list):
+        return []
+    return [(j, c) for j, c in enumerate(found) if isinstance(c, MAPS)]
+
+
+def conditional(reference: str) -> tuple[str, str | None, str] | None:
+    """``Type?identifier=[system|]value`` as (type, system, value); system None = any.
+
+    Synthea and other transaction writers reference shared resources (Organizations,
+    Practitioners) this way; any other search is not a reference labrecog can follow.
+    """
+    kind, sep, query = reference.partition("?")
+    name, eq, raw = query.partition("=")
+    if not sep or not kind.isalpha() or name != "identifier" or not eq or "&" in raw:
+        return None
+    token = unquote(raw)
+    system, bar, value = token.partition("|")
+    if not bar:
+        return (kind, None, token) if token else None
+    return (kind, system, value) if value else None
+
+
+def _identified(resource: Json, system: str | None, value: str) -> bool:
+    """Whether the resource has this identifier (any system if ``system`` is None)."""
+    idents = resource.get("identifier")
+    if not isinstance(idents, list):
+        return False
+    return any(
+        isinstance(i, MAPS)
+        and i.get("value") == value
+        and (system is None or (i.get("system") or "") == system)
+        for i in idents
+    )
+
+
 class BundleIndex:
     """Resources by ``Type/id`` and by fullUrl; contained resources by their container."""
 
@@ -97,7 +138,18 @@ class BundleIndex:
         found = self._by_key.get(reference)
         if found is None and "/_history/" in reference:
             found = self._by_key.get(reference.split("/_history/")[0])
+        if found is None and "?" in reference:
+            found = self._by_identifier(reference)
         return found, value
+
+    def _by_identifier(self, reference: str) -> Res | None:
+        """The one resource a conditional reference names; None if none or several."""
+        parsed = conditional(reference)
+        if parsed is None:
+            return None
+        kind, system, value = parsed
+        matches = [res for res in self.of_type(kind) if _identified(res.data, system, value)]
+        return matches[0] if len(matches) == 1 else None
 
     def contained(self, container: Res) -> Iterator[Res]:
         items = container.data.get("contained")

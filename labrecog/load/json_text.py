@@ -41,9 +41,9 @@ def loads_strict(raw: bytes | str) -> Any:
     if _KEY_END not in text:
         return data  # no object has a key: nothing can be duplicated
     try:
-        same = _UNSURE.search(text) is None and text.count(_KEY_END) == orjson.dumps(
-            data
-        ).count(_KEY_END)
+        same = _UNSURE.search(text) is None and text.count(_KEY_END) == orjson.dumps(data).count(
+            _KEY_END
+        )
     except orjson.JSONEncodeError:
         same = False
     if not same:
@@ -86,9 +86,7 @@ def duplicate_key(text: bytes) -> InputProblem | None:
                 key = node.dups[0]
                 where = f"{path}.{key}" if path else key
                 return InputProblem(where, f"duplicate key '{key}': a key may appear once")
-            stack.extend(
-                (f"{path}.{k}" if path else k, v) for k, v in reversed(list(node.items()))
-            )
+            stack.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(list(node.items())))
         elif isinstance(node, list):
             stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
     return None
