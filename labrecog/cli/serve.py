@@ -63,6 +63,13 @@ EXIT_SETUP = EXIT_RULES  # a missing extra or an unusable store: 2, like a bad r
     help="Allowed browser origin (repeatable); default: any origin (*).",
 )
 @click.option(
+    "--fhir-server",
+    "fhir_servers",
+    multiple=True,
+    help="FHIR base URL the service may query for missing prefetch (repeatable); "
+    "default: none, so it never queries one.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -79,6 +86,7 @@ def serve(
     lang: str | None,
     max_body: int,
     cors_origins: tuple[str, ...],
+    fhir_servers: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Run the CDS Hooks service (order-select, order-sign) for the rule set --rules."""
@@ -86,6 +94,7 @@ def serve(
         import uvicorn
 
         from labrecog.server import configure_logging, create_app, open_feedback_store
+        from labrecog.server._fetch import FetchLimits
         from labrecog.server._logging import log_event
     except ImportError as exc:
         click.echo(
@@ -118,6 +127,7 @@ def serve(
         institution=institution,
         max_body_bytes=max_body,
         cors_origins=cors_origins or ("*",),
+        fetch_limits=FetchLimits(servers=fhir_servers, max_bytes=max_body),
     )
     rules = engine.rules
     log_event(

@@ -3,7 +3,8 @@
 ::
 
     GET  /cds-services                    discovery
-    POST /cds-services/{id}               a hook call -> {"cards": [...]}
+    POST /cds-services/{id}               a hook call -> {"cards": [...]} (missing prefetch
+                                          fetched from the client's fhirServer first)
     POST /cds-services/{id}/feedback      card outcomes -> {"stored": n}
     GET  /openapi.json                    the OpenAPI 3.1 document
     GET  /healthz                         liveness and the rule set loaded
@@ -17,6 +18,7 @@ OperationOutcomes by Starlette's exception middleware.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -36,9 +38,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labrecog.engine import Engine
-from labrecog.server._discovery import SERVICES, Service, discovery_document
+from labrecog.server._discovery import (
+    SERVICES,
+    Service,
+    discovery_document,
+    prefetch_templates,
+    required_prefetch,
+)
 from labrecog.server._errors import JSONResponse, ServiceError, outcome_response
 from labrecog.server._feedback import FeedbackStore, parse_feedback
+from labrecog.server._fetch import FetchLimits, fill_prefetch
 from labrecog.server._hook import HookCall, HookResult, evaluate_call, parse_hook_request
 from labrecog.server._limits import DEFAULT_MAX_BODY, read_json
 from labrecog.server._logging import log_event, safe_traceback
@@ -128,14 +137,21 @@ def create_app(
     institution: Mapping[str, Any] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     cors_origins: Sequence[str] = ("*",),
+    fetch_limits: FetchLimits | None = None,
 ) -> Starlette:
     """The CDS Hooks service for one loaded rule set.
 
     ``institution`` (``{"id", "region", "level"}``) is the ordering institution used when
-    the draft orders do not name one; ``feedback_store`` keeps issued cards and feedback.
+    the draft orders do not name one; ``feedback_store`` keeps issued cards and feedback;
+    ``fetch_limits`` bound (or switch off) fetching missing prefetch from the client's
+    FHIR server (default: 5 s, ``max_body_bytes`` per key, 10 pages).
     """
     rules = engine.rules
-    discovery = orjson.dumps(discovery_document(rules, engine.lang))
+    limits = fetch_limits or FetchLimits(max_bytes=max_body_bytes)
+    templates = prefetch_templates(rules)
+    required = required_prefetch(rules)
+    fetching = limits.enabled and bool(limits.servers)
+    discovery = orjson.dumps(discovery_document(rules, engine.lang, fetch=fetching))
     openapi = orjson.dumps(openapi_document(rules))
     ruleset = {"id": rules.id, "version": rules.version, "digest": rules.digest}
     health = orjson.dumps({"status": "ok", "ruleset": ruleset})
@@ -176,6 +192,23 @@ def create_app(
         body = await read_json(request, max_body_bytes)
         call = parse_hook_request(body, service)
         log.update(hook_instance=call.hook_instance, draft_orders=len(call.requests))
+        if call.requests:  # no draft order, no decision: nothing worth fetching
+            # In the event loop (async httpx), before the worker-thread hop: a slow FHIR
+            # server holds no thread. Logs name keys and counts, never the token or a URL.
+            filled = await fill_prefetch(
+                call.prefetch,
+                templates,
+                required,
+                call.tokens,
+                call.access,
+                limits,
+                {"service": service.id, "hook_instance": call.hook_instance},
+            )
+            call = dataclasses.replace(call, prefetch=filled.prefetch, unavailable=filled.why)
+            if filled.fetched:
+                log["prefetch_fetched"] = filled.fetched
+            if filled.failed:
+                log["prefetch_fetch_failed"] = filled.failed
         result = await run_in_threadpool(decide_and_record, call, received_at)
         log.update(order_id=result.order_id, cards=len(result.cards), **result.counts)
         if result.paginated:

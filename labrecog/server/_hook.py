@@ -1,12 +1,13 @@
 """One CDS Service call: check the request, gather the FHIR data, decide, answer cards.
 
-The service never queries the client's FHIR server (it ignores ``fhirServer`` and
-``fhirAuthorization``): everything comes from ``context.draftOrders`` and ``prefetch``.
-Following CDS Hooks 2.0 §"Prefetch Template":
+The FHIR data comes from ``context.draftOrders`` and ``prefetch``; a prefetch key the
+client left out (or replaced by an error) is fetched from ``fhirServer`` when the request
+also gives ``fhirAuthorization`` (:mod:`labrecog.server._fetch`, before this module's
+worker-thread part runs). Following CDS Hooks 2.0 §"Prefetch Template":
 
-- a required prefetch key that is absent, or whose value is an OperationOutcome (the
-  client could not fetch it), means the service cannot obtain required data: HTTP 412
-  with an OperationOutcome naming the keys;
+- a required prefetch key that is still missing, or whose value is an OperationOutcome
+  (the client could not fetch it and neither could the service), means the service cannot
+  obtain required data: HTTP 412 with an OperationOutcome naming the keys and why;
 - a key whose value is ``null`` means "no data": no lab results, no consent (so no
   authorisation, and nothing is waived when the rule set requires it). Only the patient
   cannot be null: there is no case without a patient;
@@ -39,17 +40,23 @@ from labrecog.server._discovery import (
     LAB_RESULTS,
     PATIENT,
     Service,
+    prefetch_tokens,
     required_prefetch,
 )
 from labrecog.server._errors import ServiceError
 from labrecog.server._feedback import IssuedCard
+from labrecog.server._fetch import (
+    NO_ACCESS,
+    FhirAccess,
+    failed_outcome,
+    fhir_access,
+)
 
 __all__ = ["HookCall", "HookResult", "evaluate_call", "parse_hook_request"]
 
 MAX_ID = 256
 MAX_URL = 2048
 HOOK_INSTANCE_SYSTEM = "https://labrecog.dev/cds-hooks/hookInstance"
-_BAD_SEVERITIES = frozenset({"error", "fatal"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,9 @@ class HookCall:
     patient_id: str
     requests: tuple[tuple[str | None, dict[str, Any]], ...]  # draft ServiceRequests
     prefetch: Mapping[str, Any]
+    access: FhirAccess | str = NO_ACCESS  # or why there is none
+    tokens: Mapping[str, str] = field(default_factory=dict)  # prefetch token -> value
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # key -> why not fetched
 
 
 @dataclass(slots=True)
@@ -165,35 +175,41 @@ def parse_hook_request(body: Any, service: Service) -> HookCall:
                 f"prefetch.{key} must be a FHIR resource (with a resourceType) or null",
                 f"prefetch.{key}",
             )
-    return HookCall(service, hook_instance, patient_id, tuple(requests), prefetch)
+    return HookCall(
+        service,
+        hook_instance,
+        patient_id,
+        tuple(requests),
+        prefetch,
+        access=fhir_access(
+            None if server is _MISSING else server, None if auth is _MISSING else auth
+        ),
+        tokens=prefetch_tokens(context),
+    )
 
 
 # --------------------------------------------------------------------------- prefetch
 
 
-def _unavailable(keys: list[str], why: str) -> ServiceError:
-    names = ", ".join(keys)
+def _unavailable(keys: list[str], why: Mapping[str, str]) -> ServiceError:
+    """412, naming each key and why it is missing, keys with the same reason together."""
+    reasons: dict[str, list[str]] = {}
+    for key in keys:
+        reasons.setdefault(why[key], []).append(key)
+    text = "; ".join(f"{', '.join(names)} ({reason})" for reason, names in reasons.items())
     return ServiceError(
         412,
         "missing_prefetch",
-        f"required prefetch data is not available ({why}): {names}; this service does not "
-        "query the FHIR server, so the client must send it as prefetch",
+        f"required prefetch data is not available: {text}",
         code="processing",
         expression=[f"prefetch.{k}" for k in keys],
     )
 
 
-def _failed_outcome(resource: Mapping[str, Any]) -> bool:
-    issues = resource.get("issue")
-    if not isinstance(issues, list):
-        return True  # an OperationOutcome that says nothing is still no data
-    return any(isinstance(i, dict) and i.get("severity") in _BAD_SEVERITIES for i in issues)
-
-
 Entry = tuple[str | None, dict[str, Any]]  # (fullUrl, resource)
 
 
-def _entries(key: str, value: dict[str, Any]) -> tuple[list[Entry], bool]:
+def _entries(key: str, value: dict[str, Any], why: Mapping[str, str]) -> tuple[list[Entry], bool]:
     """The resources of one prefetch value (a resource or a searchset Bundle), with the
     fullUrls that absolute references inside them may use."""
     if value.get("resourceType") != "Bundle":
@@ -218,8 +234,9 @@ def _entries(key: str, value: dict[str, Any]) -> tuple[list[Entry], bool]:
             )
         assert isinstance(resource, dict)
         if resource["resourceType"] == "OperationOutcome":
-            if _failed_outcome(resource):
-                raise _unavailable([key], "the client reported an error fetching it")
+            if failed_outcome(resource):
+                reason = why.get(key, "the client reported an error fetching it")
+                raise _unavailable([key], {key: reason})
             continue  # warnings and information about the search
         full_url = entry.get("fullUrl")
         out.append((full_url if isinstance(full_url, str) else None, resource))
@@ -233,20 +250,21 @@ def _entries(key: str, value: dict[str, Any]) -> tuple[list[Entry], bool]:
 def gather_resources(call: HookCall, engine: Engine) -> tuple[list[Entry], bool]:
     """Every prefetched resource the case needs, checked against the 412 rule."""
     prefetch = call.prefetch
-    required = required_prefetch(engine.rules)
-    missing = [key for key in required if key not in prefetch]
-    if missing:
-        raise _unavailable(missing, "absent from the request")
-    failed = [
-        key
-        for key in required
-        if _resource_type(prefetch[key]) == "OperationOutcome" and _failed_outcome(prefetch[key])
-    ]
-    if failed:
-        raise _unavailable(failed, "the client reported an error fetching it")
+    why = dict(call.unavailable)
+    problems: list[str] = []
+    for key in required_prefetch(engine.rules):
+        if key not in prefetch:
+            why.setdefault(key, "absent from the request")
+        elif _resource_type(prefetch[key]) == "OperationOutcome" and failed_outcome(prefetch[key]):
+            why.setdefault(key, "the client reported an error fetching it")
+        else:
+            continue
+        problems.append(key)
+    if problems:
+        raise _unavailable(problems, why)
     patient = prefetch[PATIENT]
     if patient is None:
-        raise _unavailable([PATIENT], "null: the client has no Patient resource")
+        raise _unavailable([PATIENT], {PATIENT: "null: the client has no Patient resource"})
     if _resource_type(patient) != "Patient":
         raise ServiceError(
             422,
@@ -269,7 +287,7 @@ def gather_resources(call: HookCall, engine: Engine) -> tuple[list[Entry], bool]
             continue
         if _resource_type(value) == "OperationOutcome":
             continue  # an optional key the client could not fetch (required ones: above)
-        found, more = _entries(key, value)
+        found, more = _entries(key, value, why)
         resources.extend(found)
         paginated = paginated or more
     return resources, paginated

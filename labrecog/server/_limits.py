@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from labrecog._errors import InputError
+from labrecog.load.json_text import loads_strict
 from labrecog.server._errors import ServiceError
 
 __all__ = ["DEFAULT_MAX_BODY", "JSON_TYPES", "read_json"]
@@ -79,7 +81,13 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body:
         raise ServiceError(400, "empty_body", "the request body is empty", code="structure")
     try:
-        return orjson.loads(body)
+        return loads_strict(body)
+    except InputError as exc:
+        # A key given twice says two things; which one the client meant is unknown.
+        problem = exc.problems[0]
+        raise ServiceError(
+            400, "duplicate_key", problem.message, code="structure", expression=(problem.path,)
+        ) from None
     except orjson.JSONDecodeError as exc:
         # Only the position: orjson's message may quote the offending text.
         raise ServiceError(

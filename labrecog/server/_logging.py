@@ -64,3 +64,7 @@ def configure_logging(level: str = "info", stream: IO[str] | None = None) -> Non
         logger.propagate = False
     # Access lines are replaced by labrecog's own request lines.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request's URL at INFO: a prefetch URL holds the patient id. The
+    # service logs its own fetch lines (key, status, bytes, time) instead.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
