@@ -57,3 +57,23 @@ def test_a_duplicate_key_in_the_request_is_refused_naming_it(client: httpx.Clien
     issue = response.json()["issue"][0]
     assert "duplicate key 'hookInstance'" in issue["details"]["text"]
     assert issue["expression"] == ["hookInstance"]
+
+
+def test_a_newer_unmapped_lab_result_makes_the_waiver_card_a_warning_naming_it(
+    client: httpx.Client,
+) -> None:
+    """A local-only code the rule set cannot map might be glucose under another name: the
+    waiver stands, but the card says so first and is a warning."""
+    request = example_request()
+    newer = copy.deepcopy(lab(request, "obs-glu-88"))
+    newer["id"] = "obs-local-1"
+    newer["code"] = {"coding": [{"system": "urn:oid:1.2.156.1", "code": "XT-GLU-POCT"}]}
+    newer["effectiveDateTime"] = "2025-03-01T08:10:00+08:00"
+    newer["issued"] = "2025-03-01T09:10:00+08:00"
+    request["prefetch"]["labResults"]["entry"].append(
+        {"fullUrl": "https://ehr.example.org/fhir/Observation/obs-local-1", "resource": newer}
+    )
+    [card] = glu_cards(client.post(f"/cds-services/{SELECT}", json=request))
+    assert card["indicator"] == "warning"
+    assert "XT-GLU-POCT" in card["detail"]
+    assert len(card["suggestions"]) == 1  # still recognised: nothing says it is glucose

@@ -94,7 +94,8 @@ def assess_test(
     if found is not None:
         return TestOutcome(test.code, False, None, tuple(reasons))
     if unmapped:
-        reasons.extend(_unmapped(unmapped, used, facts))
+        # First: a warning the doctor must see, not one more rejected candidate.
+        reasons[:0] = _unmapped(unmapped, used, facts)
     return TestOutcome(
         test.code,
         True,

@@ -299,6 +299,11 @@ class _Context:
         }
 
 
+def _unmapped(item: DecisionItem) -> bool:
+    """A newer result the rule set cannot name might be this test: a warning, not info."""
+    return any(r.code == "unmapped_result" for r in item.reasons)
+
+
 def _others(ctx: _Context, reasons: Sequence[Reason]) -> list[str]:
     if not reasons:
         return []
@@ -347,7 +352,7 @@ def _waive_card(
     card: dict[str, Any] = {
         "uuid": card_id,
         "summary": summary,
-        "indicator": "warning" if abnormal else "info",
+        "indicator": "warning" if abnormal or _unmapped(item) else "info",
         "detail": "\n".join(lines),
         "source": ctx.source(),
         "suggestions": [suggestion],
@@ -419,6 +424,9 @@ def _panel_card(
         abnormal = abnormal or _abnormal(prior)
         lines.append(f"- **{md(ctx.name(component.code))} ({md(component.code)})**")
         lines.extend("  " + line for line in ctx.prior_lines(prior))
+        for reason in item.reasons:
+            if reason.test == component.code and reason.code == "unmapped_result":
+                lines.append("  " + ctx.reason_line(reason.model_copy(update={"test": None})))
     if retest:
         lines.extend(["", _t("to_order", lang)])
         for code in retest:
@@ -434,7 +442,7 @@ def _panel_card(
     card: dict[str, Any] = {
         "uuid": card_id,
         "summary": summary,
-        "indicator": "warning" if abnormal else "info",
+        "indicator": "warning" if abnormal or _unmapped(item) else "info",
         "detail": "",
         "source": ctx.source(),
     }
