@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 # Generated batches of the shipped rule sets (examples/generate.py): one per rule set.
-BATCHES := cn-reference uk-mri
+BATCHES := cn-reference uk-mri us-retest
 
 # The example batch holds three deliberately bad lines: exit 1 ("some records were
 # errors, all still written") is the expected outcome, anything else is a failure.

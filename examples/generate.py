@@ -74,6 +74,7 @@ class Shipped:
 SHIPPED: dict[str, Shipped] = {
     "cn-reference.jsonl.gz": Shipped("rules/cn-reference", 2000, 20250301),
     "uk-mri.jsonl.gz": Shipped("rules/uk-mri", 2000, 20260101),
+    "us-retest.jsonl.gz": Shipped("rules/us-retest", 2000, 20260301),
 }
 
 # --------------------------------------------------------------------------- locales
@@ -122,6 +123,18 @@ class Locale:
     # Whether the ordering institution's own earlier results are among the priors (a lab
     # checking its own history, as for re-testing intervals) or only other labs' are.
     own_results: bool = True
+    # Feeds' habits where they differ from the defaults below (None: the module's tables).
+    # Report spellings of a canonical unit, and other units some labs report in.
+    spellings: dict[str, tuple[str, ...]] | None = None
+    alternatives: dict[str, tuple[str, ...]] | None = None
+    # How labs print reference intervals (registry member or not), as RANGE_STYLES.
+    range_styles: dict[bool, list[tuple[str, float]]] | None = None
+    # Share of lab/test profiles that send no specimen, only a LOINC code (FHIR feeds): the
+    # engine reads the specimen from the code's LOINC SYSTEM (``loinc_systems``).
+    no_specimen: float = 0.0
+    # Each lab sends one of a test's LOINC codes, always the same (a "Blood" code for a
+    # serum analyte, as Synthea does, included); otherwise any code, mostly the first.
+    lab_loinc: bool = False
 
 
 LOCALES: dict[str, Locale] = {
@@ -200,6 +213,60 @@ LOCALES: dict[str, Locale] = {
         odd_value_text="equivocal",
         flag_patients={"planning_pregnancy": ("female", 18, 46)},
         window_start=date(2025, 9, 1),
+    ),
+    "us-retest": Locale(
+        ordering=(("HS-CORE", 60), ("CLINIC-N", 25), ("CLINIC-S", 15)),
+        extra_labs=(
+            (Lab("CLINIC-N", "Northside Primary Care"), 0.0),
+            (Lab("CLINIC-S", "Southside Family Medicine"), 0.0),
+            (Lab("OSH", "Outside hospital (via HIE)"), 2.0),
+            (Lab("UC-LAB", "Urgent care laboratory"), 1.5),
+            (Lab("POC", "Point-of-care analyser"), 1.0),
+        ),
+        departments={
+            "outpatient": (
+                "Internal Medicine",
+                "Family Medicine",
+                "Endocrinology",
+                "Cardiology",
+                "Nephrology",
+                "Hematology/Oncology",
+            ),
+            "inpatient": ("Hospital Medicine", "Cardiac Step-Down", "Surgery", "MICU"),
+            "emergency": ("Emergency Department",),
+            "checkup": ("Annual Wellness Visit",),
+        },
+        child_department="Pediatrics",
+        child_share=0.05,
+        unknown_orders=("84484", "83880", "85610", "LIPASE"),
+        unit_text={"mg/dL": "milligrams per deciliter", "mmol/L": "millimoles per liter"},
+        odd_value_text="see note",
+        window_start=date(2026, 1, 5),
+        spellings={
+            "mg/dL": ("mg/dL", "MG/DL", "mg/dl"),
+            "mmol/L": ("mmol/L", "mEq/L", "MMOL/L"),
+            "g/dL": ("g/dL", "G/DL", "g/dl"),
+            "U/L": ("U/L", "IU/L"),
+            "10*3/uL": ("K/uL", "x10E3/uL", "10*3/uL", "thou/uL"),
+            "10*6/uL": ("M/uL", "x10E6/uL", "10*6/uL"),
+            "m[IU]/L": ("mIU/L", "uIU/mL", "MIU/L"),
+            "fL": ("fL", "FL"),
+        },
+        alternatives={
+            "mg/dL": ("mmol/L", "umol/L"),
+            "g/dL": ("g/L",),
+            "U/L": ("ukat/L",),
+            "10*3/uL": ("10*9/L",),
+            "10*6/uL": ("10*12/L",),
+            "%": ("mmol/mol",),
+        },
+        # US feeds mostly print no interval (Synthea, many FHIR servers never send one).
+        range_styles={
+            True: [("same", 52), ("near", 5), ("old", 3), ("none", 38), ("one_bound", 2)],
+            False: [("same", 38), ("near", 6), ("old", 6), ("none", 47), ("one_bound", 3)],
+        },
+        no_specimen=0.6,
+        lab_loinc=True,
     ),
 }
 
@@ -304,7 +371,7 @@ class TestInfo:
     units: list[UnitOption]  # the canonical unit's spellings, then another unit if any
     alternative: UnitOption | None
     unit_text: str | None
-    equivalents: bool  # some labs export it in mEq/L, which never converts
+    equivalents: bool  # some labs export it in mEq/L, which this test does not convert
     normal: tuple[str, ...]
     abnormal: tuple[str, ...]
     sexes: frozenset[str] | None  # ordered only for these sexes (sex-specific intervals)
@@ -326,7 +393,8 @@ def _catalogue(rules: CompiledRules, source: RuleFile, locale: Locale) -> dict[s
         units: list[UnitOption] = []
         alternative: UnitOption | None = None
         if not test.qualitative:
-            spellings = [s for s in SPELLINGS.get(canonical, ()) if _is_identity(test.convert(s))]
+            table = SPELLINGS if locale.spellings is None else locale.spellings
+            spellings = [s for s in table.get(canonical, ()) if _is_identity(test.convert(s))]
             if canonical not in spellings:
                 spellings.insert(0, canonical)
             for i, spelling in enumerate(spellings):
@@ -334,7 +402,8 @@ def _catalogue(rules: CompiledRules, source: RuleFile, locale: Locale) -> dict[s
                 if isinstance(conv, Conversion):
                     units.append(UnitOption(spelling, conv, 62 if i == 0 else 24 / len(spellings)))
             local = test.ranges[0] if test.ranges else None
-            for alt in ALTERNATIVES.get(canonical, ()):
+            others = ALTERNATIVES if locale.alternatives is None else locale.alternatives
+            for alt in others.get(canonical, ()):
                 conv = test.convert(alt)
                 if not isinstance(conv, Conversion) or _is_identity(conv) or local is None:
                     continue
@@ -359,7 +428,9 @@ def _catalogue(rules: CompiledRules, source: RuleFile, locale: Locale) -> dict[s
             units=units,
             alternative=alternative,
             unit_text=text,
-            equivalents=canonical == "mmol/L" and test.molar_mass is None,
+            equivalents=canonical == "mmol/L"
+            and test.molar_mass is None
+            and not isinstance(test.convert("mEq/L"), Conversion),
             normal=tuple(values.normal) if values else tuple(sorted(test.normal_values)),
             abnormal=tuple(values.abnormal) if values else tuple(sorted(test.abnormal_values)),
             sexes=None if not test.ranges or None in sexes else frozenset(s for s in sexes if s),
@@ -376,9 +447,10 @@ class Profile:
     range_unit: bool
     range_low_zero: bool
     shift: float
-    specimen: str
+    specimen: str | None  # None: the lab sends no specimen, only a LOINC code
     ident: str
     mark: str | None
+    loinc: str | None = None  # the one LOINC code this lab sends (Locale.lab_loinc)
 
 
 # --------------------------------------------------------------------------- the generator
@@ -487,9 +559,10 @@ class Generator:
             idents.append(("loinc", 10))
         if info.aliases:
             idents.append(("alias+loinc" if info.loinc else "alias", 12))
+        styles = RANGE_STYLES if self.locale.range_styles is None else self.locale.range_styles
         found = Profile(
             unit=unit,
-            range_style=pick(rng, RANGE_STYLES[lab.id in self.registry]),
+            range_style=pick(rng, styles[lab.id in self.registry]),
             range_unit=rng.random() < 0.8,
             range_low_zero=rng.random() < 0.3,
             shift=rng.choice((-1.0, 1.0)) * rng.uniform(0.2, 0.45),
@@ -497,6 +570,16 @@ class Generator:
             ident=pick(rng, idents),
             mark=self._mark(lab),
         )
+        # FHIR-era habits, drawn only where the locale has them (other batches unchanged).
+        if self.locale.lab_loinc and info.loinc:
+            found.loinc = rng.choice(info.loinc)
+        if (
+            self.locale.no_specimen
+            and info.loinc
+            and found.ident.endswith("loinc")
+            and rng.random() < self.locale.no_specimen
+        ):
+            found.specimen = None
         self.profiles[key] = found
         return found
 
@@ -761,14 +844,17 @@ class Generator:
                 out["code"] = rng.choice(info.aliases)
             elif ident.startswith("code"):
                 out["code"] = code
-            if ident.endswith("loinc") and info.loinc:
+            if ident.endswith("loinc") and info.loinc and prof.loinc is not None:
+                out["loinc"] = prof.loinc
+            elif ident.endswith("loinc") and info.loinc:
                 out["loinc"] = info.loinc[0] if rng.random() < 0.8 else rng.choice(info.loinc)
             if "code" not in out and "loinc" not in out:
                 out["code"] = code
         specimen = prof.specimen
         if rng.random() < 0.004:
             specimen = "urine"  # a urine sample filed under the blood test's code
-        out["specimen"] = specimen
+        if specimen is not None:
+            out["specimen"] = specimen
         if info.test.qualitative:
             roll = rng.random()
             if roll < 0.87 or not info.abnormal:

@@ -26,9 +26,16 @@ from labrecog import Engine
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 MAX_BYTES = 1_500_000
-# Distinct reason codes each batch must produce. uk-mri cannot produce the institution,
-# mark, authorisation and qualitative-value codes: its rule set does not check them.
-MIN_REASONS = {"cn-reference.jsonl.gz": 20, "uk-mri.jsonl.gz": 14}
+# Distinct reason codes each batch must produce. uk-mri and us-retest cannot produce the
+# institution, mark, authorisation and qualitative-value codes: their rule sets do not
+# check them.
+MIN_REASONS = {"cn-reference.jsonl.gz": 20, "uk-mri.jsonl.gz": 14, "us-retest.jsonl.gz": 14}
+# Units other than the test's own that each batch's labs report in (a sample).
+OTHER_UNITS = {
+    "cn-reference.jsonl.gz": {"mg/dL", "μkat/L"},
+    "uk-mri.jsonl.gz": {"mg/dL", "μkat/L"},
+    "us-retest.jsonl.gz": {"MG/DL", "mg/dl", "K/uL", "M/uL", "x10E3/uL", "IU/L", "mEq/L", "mmol/L"},
+}
 
 
 def _load_generator() -> ModuleType:
@@ -176,7 +183,7 @@ def test_results_vary_as_real_feeds_do(batch: Batch) -> None:
                 if test is not None and p["unit"] != test.unit:
                     units[p["unit"]] += 1
                 no_range += "reference_range" not in p
-    assert {"mg/dL", "μkat/L"} <= set(units), units.most_common(10)
+    assert OTHER_UNITS[batch.name] <= set(units), units.most_common(20)
     assert {"%", "mmol/mol"} & set(units), "no HbA1c in the other unit"
     assert statuses["preliminary"] and statuses["amended"] and statuses["corrected"]
     assert unshared and naive and no_range
@@ -220,3 +227,43 @@ def test_cn_registry_and_marks_matter(batch: Batch) -> None:
     ):
         assert s.reasons[code] >= 20, (code, s.reasons[code])
     assert len(s.performing) >= 3, s.performing  # waivers rely on several labs
+
+
+def test_us_feeds_look_like_fhir_feeds(batch: Batch) -> None:
+    """us-retest's labs send what US FHIR feeds send: often no specimen (the LOINC code
+    says it), often no reference interval, "in Blood" codes for serum analytes; and the rule
+    set still waives from such results, refusing whole-blood codes only where it says so."""
+    if batch.name != "us-retest.jsonl.gz":
+        pytest.skip("US feed habits are us-retest's")
+    rules = batch.engine.rules
+    refused_blood = {"GLU", "K", "CREA", "CA"}  # catalogue.yaml: whole blood not accepted
+    priors = no_specimen = no_range = 0
+    waived_without_specimen = 0
+    mismatch_codes: Counter[str] = Counter()
+    for case, record in batch.summary.kept:
+        by_id = {p["id"]: p for p in case["prior_results"]}
+        for p in case["prior_results"]:
+            priors += 1
+            no_specimen += "specimen" not in p
+            no_range += "reference_range" not in p
+        for item in record["items"]:
+            used = by_id.get(item.get("result_id") or "")
+            waived_without_specimen += used is not None and "specimen" not in used
+            for reason in item["reasons"]:
+                if reason["code"] != "specimen_mismatch":
+                    continue
+                prior = by_id[reason["result_id"]]
+                if "specimen" in prior:
+                    assert prior["specimen"] == "urine", prior  # the filing fault
+                    continue
+                test = rules.loinc[prior["loinc"]]
+                system, _ = rules.loinc_specimens[prior["loinc"]]
+                assert system == "Bld" and test in refused_blood, (test, prior["loinc"])
+                mismatch_codes[test] += 1
+    assert no_specimen / priors > 0.3 and no_range / priors > 0.3, (no_specimen, no_range, priors)
+    assert waived_without_specimen >= 200, waived_without_specimen
+    assert set(mismatch_codes) == refused_blood, mismatch_codes
+    reasons = batch.summary.reasons
+    assert reasons["newer_result_conflicts"] >= 20 and reasons["critical_value"] >= 20
+    ordered = Counter(t["code"] for case, _ in batch.summary.kept for t in case["tests"])
+    assert {"80048", "80053", "85025", "80061", "83036"} & set(ordered), "no CPT-coded orders"
