@@ -1,4 +1,5 @@
-"""Acceptance: one changed max_age, price or reference range of a shipped rule set breaks a test.
+"""Acceptance: one changed max_age, price, reference range, plausible limit or delta limit of a
+shipped rule set breaks a test.
 
 The generic form of ``test_rule_mutations.py`` (which covers ``rules/demo``) for every other
 shipped rule set, ``rules/*/`` except ``demo``. For each YAML file of the folder (not
@@ -12,12 +13,30 @@ shipped rule set, ``rules/*/`` except ``demo``. For each YAML file of the folder
 
 Each entry of a ``panels:`` list gets its price + 1.00. Each mutation edits one value of a
 copy of the folder, loads the mutated rule set once, runs the rule set's own
-``tests/*.yaml`` through the library and expects at least one failure.
+``tests/*.yaml`` through the library and expects at least one failure. Only the tests that
+order the mutated test or panel (or a panel holding the test) are run: no other decision
+can change, and reading the other test files was most of a mutation's cost.
 
 Sampling (runtime, ~0.3 s per mutation, serial): of a sex-specific reference range only the
 first entry is mutated, and of a two-sided range only one bound, alternating low/high from one
 two-sided range to the next in file order (a one-sided range has its one bound mutated).
 max_age and price mutations are applied to every test and panel.
+
+Safety limits (``test_safety_mutation_is_killed``): each bound of a test's ``plausible:`` and
+its ``delta:`` limit are moved both ways, wider and narrower, one mutation each:
+
+* a plausible bound by twice the margin the rule set's ``tests/safety.yaml`` uses around it:
+  10 % of the bound (the cases sit 5 % outside and inside it), or, for a bound of 0, 2 % of
+  the test's largest reference or critical bound (the cases sit at ±1 %);
+* a delta limit (absolute or relative) × 0.7 and × 1.4 (the cases put the newer result at
+  0.8 × and 1.25 × the limit).
+
+These mutate the compiled rule set (the test's ``plausible_low``/``plausible_high``, or its
+policy's delta limit) instead of a YAML copy, and run only the cases that order that test,
+alone or in a panel: no other decision can depend on it. The cases are built once from the
+unmutated rule set (plausible and delta limits are no input of the case builder), so one
+mutation costs milliseconds instead of a YAML round trip and a compile; one mutation is
+also checked through the YAML path to give the same failures.
 
 A test with ``recognisable: false`` is skipped: it is re-tested whatever its prior, so its
 values never reach a decision and no rule-set test can notice them changing.
@@ -26,15 +45,18 @@ values never reach a decision and no rule-set test can notice them changing.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from labrecog.authoring.cases import TestCase
 from labrecog.authoring.runner import find_test_files, load_tests, run_tests
 from labrecog.engine import Engine
 
@@ -67,6 +89,12 @@ def _max_age(code: str, hours: float) -> Mutation:
         source = old.get("source") if isinstance(old, dict) else None
         entry["max_age"] = {"value": f"{hours:g}h", **({"source": source} if source else {})}
 
+    return _concerning_code(apply, code)
+
+
+def _concerning_code(apply: Mutation, code: str) -> Mutation:
+    """Mark a mutation with the catalogue code it changes (see ``_keep_concerning``)."""
+    apply.concern = code  # type: ignore[attr-defined]
     return apply
 
 
@@ -79,7 +107,7 @@ def _price(kind: str, code: str) -> Mutation:
         else:
             entry["price"] = str(Decimal(str(price)) + Decimal("1.00"))
 
-    return apply
+    return _concerning_code(apply, code)
 
 
 def _shift(code: str, index: int | None, bound: str, delta: float) -> Mutation:
@@ -88,7 +116,7 @@ def _shift(code: str, index: int | None, bound: str, delta: float) -> Mutation:
         target = rng if index is None else rng[index]
         target[bound] = round(target[bound] + delta, 6)
 
-    return apply
+    return _concerning_code(apply, code)
 
 
 def _files(folder: Path) -> list[Path]:
@@ -173,10 +201,138 @@ def _run(folder: Path, name: str, mutate: Mutation | None, tmp_path: Path) -> li
     data = _load(folder / name)
     if mutate is not None:
         mutate(data)
+        _keep_concerning(copy, folder, mutate.concern)  # type: ignore[attr-defined]
     text = yaml.dump(data, Dumper=_DUMPER, allow_unicode=True, sort_keys=False)
     (copy / name).write_text(text, "utf-8")
     engine = Engine.from_path(copy)
     return list(run_tests(engine, load_tests(engine, find_test_files(copy))).failures)
+
+
+def _keep_concerning(copy: Path, folder: Path, code: str) -> None:
+    """Drop from the copy's test files every test that orders neither ``code`` nor a panel
+    holding it (nor, for a panel, the panel): changing one test's or panel's value can
+    change no other decision, so those tests cannot kill the mutation, and reading them is
+    most of the time a mutation costs."""
+    rules = _engine(folder).rules
+
+    def concerns(ordered: Any) -> bool:
+        given = ordered.get("code") if isinstance(ordered, dict) else ordered
+        target = rules.order_codes.get(str(given))
+        return target == code or (
+            target in rules.panels and code in rules.panels[target].components
+        )
+
+    for path in sorted((copy / "tests").glob("*.yaml")):
+        tests = _load(path) or []
+        kept = [
+            t for t in tests if any(concerns(o) for o in ((t.get("case") or {}).get("order") or []))
+        ]
+        if kept:
+            path.write_text(yaml.dump(kept, Dumper=_DUMPER, allow_unicode=True), "utf-8")
+        else:
+            path.unlink()
+
+
+def _bounds_scale(test: dict[str, Any]) -> float:
+    """The largest reference or critical bound of a catalogue entry (its scale near 0)."""
+    rng = test.get("reference_range")
+    entries = [] if rng is None else [rng] if isinstance(rng, dict) else list(rng)
+    entries.append(test.get("critical") or {})
+    return float(max(abs(e[k]) for e in entries for k in ("low", "high") if e.get(k) is not None))
+
+
+#: A safety mutation: (test code, "plausible_low" | "plausible_high" | "delta_absolute" |
+#: "delta_relative", the mutated value).
+Safety = tuple[str, str, float]
+
+
+def _safety_params() -> list[Any]:
+    out: list[Any] = []
+    for folder in SHIPPED:
+        for path in _files(folder):
+            data = _load(path) or {}
+            if not isinstance(data, dict):
+                continue
+            for test in data.get("tests") or []:
+                if not isinstance(test, dict) or test.get("recognisable") is False:
+                    continue
+                code = test["code"]
+
+                def param(
+                    field: str, value: float, label: str, code: str = code, folder: Path = folder
+                ) -> None:
+                    mutation: Safety = (code, field, round(value, 9))
+                    out.append(pytest.param(folder, mutation, id=f"{folder.name}-{code}-{label}"))
+
+                plausible = test.get("plausible") or {}
+                for bound, outward in (("low", -1.0), ("high", 1.0)):
+                    value = plausible.get(bound)
+                    if value is None:
+                        continue
+                    shift = 0.1 * abs(value) if value != 0 else 0.02 * _bounds_scale(test)
+                    for label, sign in (("wider", outward), ("narrower", -outward)):
+                        param(
+                            f"plausible_{bound}", value + sign * shift, f"plausible-{bound}-{label}"
+                        )
+                delta = test.get("delta") or {}
+                for field in ("absolute", "relative"):
+                    limit = delta.get(field)
+                    if limit is None:
+                        continue
+                    for label, factor in (("wider", 1.4), ("narrower", 0.7)):
+                        param(f"delta_{field}", limit * factor, f"delta-{field}-{label}")
+    return out
+
+
+@cache
+def _engine(folder: Path) -> Engine:
+    return Engine.from_path(folder)
+
+
+@cache
+def _cases(folder: Path) -> Sequence[TestCase]:
+    engine = _engine(folder)
+    return tuple(load_tests(engine, find_test_files(folder)))
+
+
+def _mutated(folder: Path, mutation: Safety) -> Engine:
+    """The compiled rule set with one test's limit changed, as compiling the YAML with that
+    value would give (a test's own ``delta:`` is in its compiled policy; conditions layer
+    on top of it at evaluation). Memos start empty: they hold policies built from the old
+    value."""
+    code, field, value = mutation
+    rules = _engine(folder).rules
+    test = rules.tests[code]
+    if field.startswith("delta_"):
+        changed = replace(test, policy=replace(test.policy, **{field: value}))
+    else:
+        changed = replace(test, **{field: value})
+    return Engine(
+        replace(
+            rules,
+            tests={**rules.tests, code: changed},
+            policy_memo={},
+            condition_memo={},
+            institution_memo={},
+            _pattern_memo={},
+        )
+    )
+
+
+def _concerning(folder: Path, code: str) -> list[TestCase]:
+    """The cases that order ``code``, alone or in a panel: no other decision can change
+    when only that test's limits do."""
+    rules = _engine(folder).rules
+    out = []
+    for case in _cases(folder):
+        for item in case.case.get("tests", []):
+            ordered = rules.order_codes.get(item.get("code", ""))
+            if ordered == code or (
+                ordered in rules.panels and code in rules.panels[ordered].components
+            ):
+                out.append(case)
+                break
+    return out
 
 
 @pytest.mark.parametrize(("folder", "name", "mutate"), _params())
@@ -198,3 +354,58 @@ def test_unmutated_copy_passes(folder: Path, name: str, tmp_path: Path) -> None:
     """The YAML round trip itself changes nothing, so every failure above is the mutation's."""
     failures = _run(folder, name, None, tmp_path)
     assert not failures, [str(f) for f in failures]
+
+
+@pytest.mark.parametrize(("folder", "mutation"), _safety_params())
+def test_safety_mutation_is_killed(folder: Path, mutation: Safety) -> None:
+    cases = _concerning(folder, mutation[0])
+    failures = list(run_tests(_mutated(folder, mutation), cases).failures)
+    assert failures, f"mutation survived: no test in rules/{folder.name}/tests failed"
+
+
+#: Rule sets whose every quantitative test must declare plausible and delta limits (issue 17).
+SAFETY_LIMITED = ("cn-reference", "uk-mri")
+
+
+def test_every_quantitative_test_has_safety_limits() -> None:
+    """Every quantitative catalogue test of these rule sets declares both limits, so the
+    safety mutations above cover the whole catalogue."""
+    missing = [
+        f"{folder.name}:{test['code']}"
+        for folder in (RULES / name for name in SAFETY_LIMITED)
+        for path in _files(folder)
+        for test in ((_load(path) or {}).get("tests") or [])
+        if test.get("scale", "quantitative") == "quantitative"
+        and not ("plausible" in test and "delta" in test)
+    ]
+    assert not missing
+
+
+def test_the_unmutated_compiled_copy_passes_and_a_real_mutation_matches() -> None:
+    """The copy the safety mutations start from decides every case as the rule set does,
+    and a YAML-level mutation agrees with the compiled one (checked on one limit)."""
+    for folder in SHIPPED:
+        rules = _engine(folder).rules
+        code = next(c for c, t in rules.tests.items() if t.plausible_high is not None)
+        same = (code, "plausible_high", rules.tests[code].plausible_high)
+        assert not list(run_tests(_mutated(folder, same), list(_cases(folder))).failures)
+    folder = RULES / "cn-reference"
+    name = next(p.name for p in _files(folder) if "tests" in (_load(p) or {}))
+    k = _entry(_load(folder / name), "tests", "K")
+    high = float(k["plausible"]["high"])
+
+    def widen(data: dict[str, Any]) -> None:
+        _entry(data, "tests", "K")["plausible"]["high"] = round(high * 1.1, 9)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        by_yaml = _run(folder, name, _concerning_code(widen, "K"), Path(tmp))
+    by_compiled = run_tests(
+        _mutated(folder, ("K", "plausible_high", round(high * 1.1, 9))), list(_cases(folder))
+    ).failures
+
+    def key(failures: Sequence[Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+        return sorted((f.test, f.code, f.differences) for f in failures)
+
+    assert by_yaml and key(by_yaml) == key(by_compiled)
