@@ -14,7 +14,7 @@ from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
 from labrecog.output.reasons import make_reason
 
-__all__ = ["check_indicator", "check_value_flags", "unit_reason"]
+__all__ = ["check_indicator", "check_value_flags", "critical_zone", "unit_reason"]
 
 
 def check_indicator(
@@ -193,7 +193,7 @@ def check_value_flags(
                 result_id=prior.id,
                 value=_num(value),
                 unit=test.unit,
-                limits=_limits(low, high, test.unit),
+                limits=critical_zone(low, high, test.unit),
             )
         )
     if policy.abnormal_prior == "reject" and local and _outside(value, local.low, local.high):
@@ -208,6 +208,14 @@ def check_value_flags(
                 range=_limits(local.low, local.high, test.unit),
             )
         )
+
+
+def critical_zone(low: float | None, high: float | None, unit: str) -> str:
+    """Where a value is critical: ``≤ 2.8 / ≥ 6.2 mmol/L``, or the one side that is."""
+    sides = [f"≤ {_num(low)}"] if low is not None else []
+    if high is not None:
+        sides.append(f"≥ {_num(high)}")
+    return " / ".join(sides) + (f" {unit}" if unit else "")
 
 
 def _outside(value: float, low: float | None, high: float | None) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from labrecog.check.facts import CaseFacts
+from labrecog.check.indicator import critical_zone
 from labrecog.check.plausibility import plausible
 from labrecog.check.status import NOT_RESULTS
 from labrecog.compile.compiled import CTest, Policy
@@ -78,14 +79,7 @@ def _conflict(
     shown = f"{value:.4g}"
     low, high = test.critical_low, test.critical_high
     if (low is not None and value <= low) or (high is not None and value >= high):
-        shown_limits = " / ".join(
-            text
-            for text in (
-                None if low is None else f"≤ {low:.4g}",
-                None if high is None else f"≥ {high:.4g}",
-            )
-            if text
-        )
+        shown_limits = critical_zone(low, high, "")
         params = {"value": shown, "unit": unit, "limits": shown_limits}
         return "newer_result_conflicts.critical", params
     if used_value is None:
