@@ -534,9 +534,11 @@ def test_text_without_duplicates_reads_as_orjson_reads_it(text: str) -> None:
     | st.lists(st.tuples(st.sampled_from(['a', 'b', '"', '":', ':', '\\']), inner),
                max_size=4),
     max_leaves=12,
-))  # fmt: skip
+), st.sampled_from([":", " : ", "\t:", ":\n", " :"]), st.booleans())  # fmt: skip
 @settings(max_examples=300, deadline=None)
-def test_the_fast_duplicate_check_agrees_with_the_exact_one(tree: Any) -> None:
+def test_the_fast_duplicate_check_agrees_with_the_exact_one(
+    tree: Any, sep: str, escape: bool
+) -> None:
     """Objects are built as key/value pair lists, duplicates allowed, and written as JSON
     text by hand: loads_strict refuses exactly the texts with a duplicate key."""
     import json
@@ -546,7 +548,7 @@ def test_the_fast_duplicate_check_agrees_with_the_exact_one(tree: Any) -> None:
 
     def write(node: Any) -> str:
         if isinstance(node, list) and node and isinstance(node[0], tuple):
-            return "{" + ",".join(f"{json.dumps(k)}:{write(v)}" for k, v in node) + "}"
+            return "{" + ",".join(f"{json.dumps(k)}{sep}{write(v)}" for k, v in node) + "}"
         if isinstance(node, list):
             return "[" + ",".join(write(v) for v in node) + "]"
         return json.dumps(node, ensure_ascii=False)
@@ -558,9 +560,28 @@ def test_the_fast_duplicate_check_agrees_with_the_exact_one(tree: Any) -> None:
         return isinstance(node, list) and any(has_dup(v) for v in node)
 
     text = write(tree)
+    if escape and "\\\\" not in text:  # the same text, quotes in strings written \u0022
+        text = text.replace('\\"', "\\u0022")
     try:
         loads_strict(text)
         refused = False
     except InputError:
         refused = True
     assert refused == has_dup(tree)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":1,"a":"\\u0022\\u0022"}',  # the dropped key's quotes return as escaped quotes
+        '{"a"\t:1,"a"\t:2}',
+        '{"x":{"a" :1,"a" :2}}',
+    ],
+)
+def test_duplicates_that_would_defeat_a_naive_count_are_found(text: str) -> None:
+    from labrecog import InputError
+    from labrecog.load.json_text import loads_strict
+
+    with pytest.raises(InputError) as info:
+        loads_strict(text)
+    assert "duplicate key 'a'" in info.value.problems[0].message
