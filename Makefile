@@ -53,6 +53,7 @@ ruletests: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_json.py
 	@for b in $(BATCHES); do \
 		echo; echo "bench_engine.py --cases examples/$$b.jsonl.gz --rules rules/$$b"; \
 		$(BIN)/python bench/bench_engine.py --cases examples/$$b.jsonl.gz --rules rules/$$b \
