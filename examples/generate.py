@@ -53,9 +53,9 @@ import orjson
 from labrecog import Engine
 from labrecog.batch.records import evaluate_line
 from labrecog.compile.compiled import CompiledRules, CRange, CTest
-from labrecog.compile.units import Conversion
 from labrecog.load.ruleset import load_ruleset
 from labrecog.load.schema import Names, RuleFile, TestDef
+from labrecog.units import Conversion
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

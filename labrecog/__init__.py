@@ -4,9 +4,20 @@ from labrecog import Engine
 engine = Engine.from_path("rules/demo")
 decision = engine.evaluate(case)            # a labrecog.Case or a mapping
 decision.model_dump(mode="json")
+
+Every error labrecog raises on purpose is a :class:`LabrecogError`; the families are
+listed in ``labrecog/_errors.py``.
 """
 
-from labrecog._errors import InputError, InputProblem, RulesetError, RulesetProblem
+from labrecog._errors import (
+    InputError,
+    InputProblem,
+    LabrecogError,
+    RulesetError,
+    RulesetProblem,
+    UnitError,
+)
+from labrecog.authoring.cases import CaseError
 from labrecog.engine import Engine
 from labrecog.model.case import Case, PriorResult
 from labrecog.model.decision import REASON_CODES, Decision, DecisionItem, Reason
@@ -14,15 +25,18 @@ from labrecog.model.decision import REASON_CODES, Decision, DecisionItem, Reason
 __all__ = [
     "REASON_CODES",
     "Case",
+    "CaseError",
     "Decision",
     "DecisionItem",
     "Engine",
     "InputError",
     "InputProblem",
+    "LabrecogError",
     "PriorResult",
     "Reason",
     "RulesetError",
     "RulesetProblem",
+    "UnitError",
     "__version__",
 ]
 

@@ -1,10 +1,40 @@
-"""The two ways labrecog refuses: a bad rule set (never loads) and a bad case (never decided)."""
+"""Every error labrecog raises on purpose, under one base class.
+
+``except labrecog.LabrecogError`` catches all of them; each family says who must act::
+
+    LabrecogError                  (Exception)
+    ├── RulesetError               a rule set that never loads; every problem, file:line:col
+    │   └── CaseError              a rule set's test file that cannot run (labrecog.authoring)
+    ├── InputError                 a case that is never decided; also a ValueError
+    │   └── FhirInputError         a FHIR Bundle that cannot become a case (labrecog.fhir)
+    ├── UnitError                  a unit that cannot be read, or a pair that must not be
+    │                              converted (labrecog.units); code + message, pickles
+    └── ServiceError               a request the CDS Hooks service refuses, with its HTTP
+                                   status (labrecog.server, needs the ``server`` extra)
+
+A rule set's tests are rule-set material, so a bad test file is a :class:`RulesetError`
+(with one problem) and ``labrecog test`` exits as for a bad rule set. ``InputError`` stays
+a ``ValueError`` so code written before this family keeps catching it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["InputError", "InputProblem", "RulesetError", "RulesetProblem"]
+__all__ = [
+    "InputError",
+    "InputProblem",
+    "LabrecogError",
+    "RulesetError",
+    "RulesetProblem",
+    "UnitError",
+    "UnitErrorCode",
+]
+
+
+class LabrecogError(Exception):
+    """Base of every error labrecog raises on purpose (see the module docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +50,16 @@ class RulesetProblem:
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
 
-class RulesetError(Exception):
+class RulesetError(LabrecogError):
     """A rule set failed to load; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[RulesetProblem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.message))
         super().__init__("\n".join(str(p) for p in self.problems) or "invalid rule set")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # args holds only the text; rebuild from the problems so a copy keeps them.
+        return (type(self), (self.problems,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +73,7 @@ class InputProblem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class InputError(ValueError):
+class InputError(LabrecogError, ValueError):
     """A case cannot be decided at all (malformed, mixed-up patients, unknown flags)."""
 
     code = "invalid_input"
@@ -48,6 +82,9 @@ class InputError(ValueError):
         self.problems = problems
         self.order_id = order_id
         super().__init__("; ".join(str(p) for p in problems) or "invalid input")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.problems, self.order_id))
 
     @property
     def path(self) -> str:
@@ -61,3 +98,22 @@ class InputError(ValueError):
             "order_id": self.order_id,
             "error": {"code": self.code, "message": str(self), "path": self.path},
         }
+
+
+UnitErrorCode = Literal["unit_unknown", "unit_incompatible"]
+
+
+class UnitError(LabrecogError):
+    """A unit that cannot be read, or a pair of units that must not be converted."""
+
+    code: UnitErrorCode
+    message: str
+
+    def __init__(self, code: UnitErrorCode, message: str) -> None:
+        # Both in args so the error survives pickling (batch workers).
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

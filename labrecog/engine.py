@@ -14,11 +14,12 @@ from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import CompiledRules
 from labrecog.compile.compiler import compile_rules
 from labrecog.decide.order import decide_order
+from labrecog.decide.trace import Trace
 from labrecog.load.json_text import loads_strict
 from labrecog.load.ruleset import did_you_mean, load_ruleset
 from labrecog.model.case import Case
 from labrecog.model.decision import Decision, RulesetRef
-from labrecog.output.messages import Lang
+from labrecog.words import Lang
 
 __all__ = ["Engine", "input_error"]
 
@@ -72,10 +73,20 @@ class Engine:
         self._check_flags(case)
         return case
 
-    def evaluate(self, case: Case | Mapping[str, Any], *, lang: Lang | None = None) -> Decision:
-        """Decide one case. Raises InputError if the case cannot be decided at all."""
+    def evaluate(
+        self,
+        case: Case | Mapping[str, Any],
+        *,
+        lang: Lang | None = None,
+        trace: Trace | None = None,
+    ) -> Decision:
+        """Decide one case. Raises InputError if the case cannot be decided at all.
+
+        ``trace``: an empty :class:`Trace` to fill with what was decided and how (matched
+        conditions, policies, every candidate's fate); None costs nothing.
+        """
         valid = self.validate_case(case)
-        return decide_order(CaseFacts.of(self._rules, valid, lang or self._lang))
+        return decide_order(CaseFacts.of(self._rules, valid, lang or self._lang), trace)
 
     def evaluate_json(self, raw: bytes | str, *, lang: Lang | None = None) -> Decision:
         """Decide one case given as JSON text (UTF-8)."""

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from labrecog import REASON_CODES, Engine, InputError
-from labrecog.output.messages import MESSAGES
+from labrecog.words import MESSAGES
 from tests.builders import DELETE, DEMO, case, decide, demo_engine, item, prior, reason_codes
 
 # --------------------------------------------------------------------------- priors

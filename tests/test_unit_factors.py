@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labrecog.compile.units import conversion
+from labrecog.units import conversion
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "cn-reference"

@@ -587,7 +587,7 @@ def write(out: Any, pretty: int | None) -> None:
 def check() -> int:
     sys.path.insert(0, str(ROOT))
     from labrecog import Engine
-    from labrecog.fhir._batch import evaluate_bundle_line
+    from labrecog.batch.fhir_lines import evaluate_bundle_line
 
     engine = Engine.from_path(RULES)
     try:

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from pydantic_core import PydanticCustomError
 
+from labrecog._errors import RulesetError, RulesetProblem
 from labrecog.compile.compiled import CompiledRules, CTest
 from labrecog.load.ruleset import did_you_mean
 from labrecog.load.schema import parse_duration
@@ -65,13 +66,20 @@ PRIOR_KEYS: Final = frozenset(PriorResult.model_fields) | {"age", "range"}
 _STATUSES: Final = frozenset({"waive", "retest", "partial"})
 
 
-class CaseError(Exception):
-    """A test file that cannot be run; carries `file:line:col` like rule-set errors."""
+class CaseError(RulesetError):
+    """A test file that cannot be run; carries `file:line:col` like rule-set errors.
+
+    A rule set's tests are rule-set material, so this is a :class:`RulesetError` whose one
+    problem is where the file went wrong (``str()`` is ``file:line:col: message``).
+    """
 
     def __init__(self, position: Position, message: str) -> None:
-        super().__init__(f"{position}: {message}")
+        super().__init__([RulesetProblem(position.file, position.line, position.col, message)])
         self.position = position
         self.message = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.position, self.message))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import yaml
 
 from labrecog._errors import InputError
 from labrecog.authoring.cases import CaseError, Expectation, TestCase, load_test_file
-from labrecog.check.facts import CaseFacts
+from labrecog.decide.trace import Trace
 from labrecog.engine import Engine
 from labrecog.model.case import Case
 from labrecog.model.decision import REASON_CODES, Decision, DecisionItem
@@ -140,10 +140,11 @@ def run_tests(engine: Engine, tests: Iterable[TestCase], pattern: str | None = N
             continue
         try:
             valid = engine.validate_case(test.case)
-            decision = engine.evaluate(valid, lang="en")
+            trace = Trace()
+            decision = engine.evaluate(valid, lang="en", trace=trace)
         except InputError as exc:
             raise CaseError(test.case_at, f"test {test.name}: invalid case: {exc}") from None
-        _exercise(coverage, engine, valid, decision)
+        _exercise(coverage, engine, valid, decision, trace)
         outcomes.append((test, decision))
         found = [f for f in (_compare(test, e, decision) for e in test.expect) if f is not None]
         failures.extend(found)
@@ -199,10 +200,13 @@ def _actual(decision: Decision) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _exercise(coverage: Coverage, engine: Engine, case: Case, decision: Decision) -> None:
+def _exercise(
+    coverage: Coverage, engine: Engine, case: Case, decision: Decision, trace: Trace
+) -> None:
+    """What this case exercised, read from the evaluation's trace and the decision."""
     rules = engine.rules
     seen = coverage.exercised
-    facts = CaseFacts.of(rules, case, "en")
+    seen["conditions"].update(trace.matched_conditions())
     for flag in case.context.flags:
         seen["exceptions"].add(flag)
     for item in case.tests:
@@ -210,8 +214,6 @@ def _exercise(coverage: Coverage, engine: Engine, case: Case, decision: Decision
         seen["tests"].add(canon)
         seen["panels"].add(canon)
         seen["exceptions"].update(item.flags)
-        matched, _ = facts.conditions(frozenset(item.flags))
-        seen["conditions"].update(c.id for c in matched)
     for prior in case.prior_results:
         seen["institutions"].add(prior.institution.id)
     for out in decision.items:

@@ -19,7 +19,7 @@ from labrecog.batch.formats import Format, encoder
 from labrecog.batch.records import evaluate_line
 from labrecog.batch.summary import Summary
 from labrecog.engine import Engine
-from labrecog.output.messages import Lang
+from labrecog.words import Lang
 
 __all__ = ["Chunk", "Source", "run_lines"]
 
@@ -76,7 +76,7 @@ def _evaluate_bundles(
     engine: Engine, fmt: Format, batch: list[tuple[int, bytes]], *, strict: bool
 ) -> Chunk:
     """FHIR Bundles in: summarised as decisions, written as FHIR or as labrecog records."""
-    from labrecog.fhir._batch import evaluate_bundle_line
+    from labrecog.batch.fhir_lines import evaluate_bundle_line
 
     summary = Summary()
     records: list[tuple[int, dict[str, Any]]] = []

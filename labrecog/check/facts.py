@@ -13,21 +13,14 @@ from datetime import date, datetime
 from typing import Any
 
 from labrecog.compile.compiled import CCondition, CException, CompiledRules, CTest, Policy
-from labrecog.model.case import Case
-from labrecog.output.messages import Lang
+from labrecog.model.case import Case, completed_years
+from labrecog.words import Lang
 
-__all__ = ["CaseFacts", "Matches", "completed_years"]
+__all__ = ["CaseFacts", "Matches"]
 
 Matches = tuple[tuple[CCondition, ...], tuple[tuple[CCondition, str], ...]]
 
 _MEMO_LIMIT = 4096
-
-
-def completed_years(birth: date, on: date) -> int:
-    years = on.year - birth.year
-    if (on.month, on.day) < (birth.month, birth.day):
-        years -= 1
-    return years
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ class Index(NamedTuple):
     # confirms what the code says. Either way the result is used for none of them.
     conflicts: dict[str, tuple[str, ...]]
     # Shared results whose code and LOINC name no catalogue test: not used, but a waiver
-    # older than one of them says so (decide/test_item.py), as it might be the same analyte.
+    # older than one of them says so (decide/item.py), as it might be the same analyte.
     unmapped: list[PriorResult]
 
 

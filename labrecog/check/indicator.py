@@ -9,10 +9,10 @@ from typing import Literal
 
 from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import CRange, CTest, Policy
-from labrecog.compile.units import UnitError
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
-from labrecog.output.reasons import make_reason
+from labrecog.model.reasons import make_reason
+from labrecog.units import UnitError
 
 __all__ = ["check_indicator", "check_value_flags", "critical_zone", "unit_reason"]
 

@@ -10,10 +10,9 @@ from typing import Any
 
 from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import CTest
-from labrecog.compile.compiler import mark_key
 from labrecog.model.case import Institution, PriorResult
 from labrecog.model.decision import Reason
-from labrecog.output.reasons import make_reason, reason_with_message
+from labrecog.model.reasons import make_reason, reason_with_message
 
 __all__ = ["check_institution", "region_covers"]
 
@@ -121,8 +120,7 @@ def _findings(
 
     mark_ok = False
     if mark is not None and mark.strip():
-        key = mark_key(mark)
-        scope = rec.mark_scopes.get(key)
+        scope = rec.mark_scope(mark)
         if scope is None:
             if rec.mark_required:
                 out.append(

@@ -13,7 +13,7 @@ from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import CTest
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
-from labrecog.output.reasons import make_reason
+from labrecog.model.reasons import make_reason
 
 __all__ = ["check_plausible", "plausible"]
 

@@ -18,7 +18,7 @@ from labrecog.check.plausibility import plausible
 from labrecog.check.status import NOT_RESULTS
 from labrecog.compile.compiled import CTest, Policy
 from labrecog.model.case import PriorResult
-from labrecog.output.messages import duration_text
+from labrecog.words import duration_text
 
 __all__ = ["Newer", "NewerConflict", "newer_conflict"]
 

@@ -11,11 +11,11 @@ from typing import Literal
 from labrecog.check.facts import CaseFacts
 from labrecog.check.indicator import unit_reason
 from labrecog.compile.compiled import CRange, CTest, Policy
-from labrecog.compile.units import UnitError
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
-from labrecog.output.messages import patient_words
-from labrecog.output.reasons import make_reason
+from labrecog.model.reasons import make_reason
+from labrecog.units import UnitError
+from labrecog.words import patient_words
 
 __all__ = ["check_reference_range"]
 

@@ -8,8 +8,8 @@ from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import Policy
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
-from labrecog.output.messages import duration_text
-from labrecog.output.reasons import make_reason
+from labrecog.model.reasons import make_reason
+from labrecog.words import duration_text
 
 __all__ = ["check_time"]
 

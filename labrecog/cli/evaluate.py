@@ -18,7 +18,7 @@ from labrecog.batch.runner import Source, run_lines
 from labrecog.batch.summary import Summary
 from labrecog.cli.common import EXIT_RULES, load_engine
 from labrecog.engine import Engine
-from labrecog.output.messages import Lang
+from labrecog.words import Lang
 
 __all__ = ["evaluate"]
 

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from labrecog._errors import InputError
 from labrecog.cli.common import load_engine
+from labrecog.decide.trace import Trace
 from labrecog.load.json_text import loads_strict
 from labrecog.output.explain_table import explanation
 
@@ -52,7 +53,8 @@ def explain(case: str, rules: str, line: int | None, lang: str | None, as_json: 
         _fail([f"not valid JSON: {exc}{hint}"], where)
     try:
         valid = engine.validate_case(data)
-        decision = engine.evaluate(valid)
+        trace = Trace()
+        decision = engine.evaluate(valid, trace=trace)
     except InputError as exc:
         _fail([str(p) for p in exc.problems] or [str(exc)], where)
 
@@ -61,7 +63,7 @@ def explain(case: str, rules: str, line: int | None, lang: str | None, as_json: 
         click.echo(text.decode("utf-8"))
         return
     console = _console()
-    console.print(explanation(valid, decision, engine.rules, engine.lang))
+    console.print(explanation(valid, decision, engine.rules, engine.lang, trace))
 
 
 def _read_case(path: str, line: int | None) -> bytes:

@@ -13,7 +13,8 @@ from datetime import date, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Literal
 
-from labrecog.compile.units import Conversion, UnitError, conversion, normalise_unit
+from labrecog.units import Conversion, UnitError, conversion, normalise_unit
+from labrecog.words import Lang, pick
 
 __all__ = [
     "CCondition",
@@ -26,6 +27,7 @@ __all__ = [
     "Override",
     "Policy",
     "RecognitionPolicy",
+    "mark_key",
 ]
 
 PriorPolicy = Literal["allow", "reject"]
@@ -234,8 +236,8 @@ class CTest:
             memo[key] = found
         return found
 
-    def name(self, lang: str) -> str:
-        return self.name_zh if lang == "zh" else self.name_en
+    def name(self, lang: Lang) -> str:
+        return pick(lang, self.name_en, self.name_zh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +248,9 @@ class CPanel:
     components: tuple[str, ...]
     price: Decimal
     partial: bool
+
+    def name(self, lang: Lang) -> str:
+        return pick(lang, self.name_en, self.name_zh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +271,9 @@ class CException:
     name_zh: str
     targets: frozenset[str] | None
     source: str | None
+
+    def name(self, lang: Lang) -> str:
+        return pick(lang, self.name_en, self.name_zh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +304,15 @@ class RecognitionPolicy:
     quality_required: bool
     require_authorization: bool
     reject_unlisted: bool
+
+    def mark_scope(self, mark: str) -> str | None:
+        """The scope a printed mark covers, or None for a mark the rule set does not know."""
+        return self.mark_scopes.get(mark_key(mark))
+
+
+def mark_key(mark: str) -> str:
+    """Marks are printed as 全国HR, 【全国HR】 or [全国HR]; compare them bare."""
+    return mark.strip().strip("【】[]（）() ").strip()
 
 
 @dataclass(frozen=True, slots=True)

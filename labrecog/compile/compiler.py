@@ -25,6 +25,7 @@ from labrecog.compile.compiled import (
     Override,
     Policy,
     RecognitionPolicy,
+    mark_key,
 )
 from labrecog.compile.safety import (
     check_layer_delta,
@@ -32,10 +33,10 @@ from labrecog.compile.safety import (
     delta_override,
     loinc_specimens,
 )
-from labrecog.compile.units import Conversion, UnitError, check_unit, conversion, normalise_unit
 from labrecog.load.ruleset import LoadedRuleset, did_you_mean, problem_at
 from labrecog.load.schema import Panel, RuleFile, TestDef
 from labrecog.load.schema import Policy as PolicyModel
+from labrecog.units import Conversion, UnitError, check_unit, conversion, normalise_unit
 
 __all__ = ["MINOR_DIGITS", "compile_rules"]
 
@@ -172,7 +173,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
             same_or_higher=rec.level_rule == "same_or_higher",
             regions=rec.regions,
             mark_required=rec.mark.required,
-            mark_scopes={_mark_key(k): v for k, v in rec.mark.scopes.items()},
+            mark_scopes={mark_key(k): v for k, v in rec.mark.scopes.items()},
             quality_required=rec.quality_assessment == "required",
             require_authorization=rec.require_authorization,
             reject_unlisted=rec.unlisted_institutions == "reject",
@@ -184,15 +185,6 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
         files=loaded.files,
         loinc_specimens=loinc_systems,
     )
-
-
-def _mark_key(mark: str) -> str:
-    """Marks are printed as 全国HR, 【全国HR】 or [全国HR]; compare them bare."""
-    return mark.strip().strip("【】[]（）() ").strip()
-
-
-def mark_key(mark: str) -> str:
-    return _mark_key(mark)
 
 
 def _check_price(

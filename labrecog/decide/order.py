@@ -11,7 +11,8 @@ from decimal import Decimal
 from labrecog.check.facts import CaseFacts
 from labrecog.check.identity import Index, index_priors
 from labrecog.compile.compiled import CPanel
-from labrecog.decide.test_item import TestOutcome, assess_test
+from labrecog.decide.item import TestOutcome, assess_test
+from labrecog.decide.trace import Trace
 from labrecog.model.case import OrderedItem
 from labrecog.model.decision import (
     Decision,
@@ -21,7 +22,7 @@ from labrecog.model.decision import (
     Status,
     WaivedComponent,
 )
-from labrecog.output.reasons import make_reason, with_test
+from labrecog.model.reasons import make_reason, with_test
 
 __all__ = ["decide_order"]
 
@@ -29,8 +30,11 @@ _ZERO = Decimal(0)
 
 
 class _Order:
-    def __init__(self, facts: CaseFacts, wanted: frozenset[str]) -> None:
+    def __init__(
+        self, facts: CaseFacts, wanted: frozenset[str], trace: Trace | None = None
+    ) -> None:
         self.facts = facts
+        self.trace = trace
         self.rules = facts.rules
         self.index: Index = index_priors(facts.rules, facts.case.prior_results, wanted)
         self.outcomes: dict[tuple[str, frozenset[str]], TestOutcome] = {}
@@ -44,7 +48,9 @@ class _Order:
         if found is None:
             test = self.rules.tests[code]
             by_test, conflicts, unmapped = self.index
-            found = assess_test(test, flags, by_test.get(code, []), conflicts, self.facts, unmapped)
+            found = assess_test(
+                test, flags, by_test.get(code, []), conflicts, self.facts, unmapped, self.trace
+            )
             self.outcomes[key] = found
         return found
 
@@ -116,7 +122,7 @@ class _Order:
             base = max(_ZERO, panel.price - sum((tests[r.code].price for r in retest), _ZERO))
         else:
             status, base = "retest", _ZERO
-            panel_name = panel.name_zh if self.facts.lang == "zh" else panel.name_en
+            panel_name = panel.name(self.facts.lang)
             for r in waived:
                 reasons.append(
                     make_reason(
@@ -168,8 +174,14 @@ class _Order:
         )
 
 
-def decide_order(facts: CaseFacts) -> Decision:
+def decide_order(facts: CaseFacts, trace: Trace | None = None) -> Decision:
+    """The decision for the case ``facts`` describe; ``trace``, if given, records how."""
     rules = facts.rules
+    if trace is not None:
+        trace.age, trace.sex = facts.age, facts.sex
+        for ordered in facts.case.tests:
+            matched = facts.conditions(frozenset(ordered.flags))[0]
+            trace.conditions.append(tuple(c.id for c in matched))
     wanted: set[str] = set()
     for ordered in facts.case.tests:
         code = rules.order_codes.get(ordered.code)
@@ -177,7 +189,7 @@ def decide_order(facts: CaseFacts) -> Decision:
             wanted.update(rules.panels[code].components)
         elif code is not None:
             wanted.add(code)
-    order = _Order(facts, frozenset(wanted))
+    order = _Order(facts, frozenset(wanted), trace)
     items: list[DecisionItem | None] = [None] * len(facts.case.tests)
     panels: list[tuple[int, OrderedItem, CPanel]] = []
     for i, ordered in enumerate(facts.case.tests):

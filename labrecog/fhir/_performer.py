@@ -15,28 +15,17 @@ error about it names that element.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from labrecog._errors import InputProblem
-from labrecog.fhir._refs import BundleIndex, Res
+from labrecog.fhir._organizations import Found, organization
+from labrecog.fhir._problems import ReadState
+from labrecog.fhir._refs import Res
 
 __all__ = ["performing_lab"]
 
-Found = tuple[dict[str, Any], dict[str, str]]
 
-
-class _Host(Protocol):
-    """What of the reader this module uses."""
-
-    index: BundleIndex
-    where: dict[str, str]
-
-    def problem(self, path: str, message: str) -> None: ...
-
-    def _organization(self, value: Any, at: str, origin: Res) -> Found | None: ...
-
-
-def performing_lab(reader: _Host, chain: list[Res], prefix: str) -> dict[str, Any] | None:
+def performing_lab(reader: ReadState, chain: list[Res], prefix: str) -> dict[str, Any] | None:
     """The institution of the result ``chain[0]`` (its lineage upwards: ``chain[1:]``)."""
     for node in chain:
         performers = node.data.get("performer")
@@ -45,7 +34,7 @@ def performing_lab(reader: _Host, chain: list[Res], prefix: str) -> dict[str, An
         labs: list[tuple[Found, str]] = []
         for k, value in enumerate(performers):
             at = f"{node.path}.performer[{k}]"
-            found = reader._organization(value, at, node)
+            found = organization(reader, value, at, node)
             if found is not None:
                 labs.append((found, at))
         if not labs:
@@ -74,7 +63,7 @@ def performing_lab(reader: _Host, chain: list[Res], prefix: str) -> dict[str, An
     return None
 
 
-def _encounter_provider(reader: _Host, chain: list[Res]) -> tuple[Found, str] | None:
+def _encounter_provider(reader: ReadState, chain: list[Res]) -> tuple[Found, str] | None:
     """The serviceProvider of the first Encounter along the lineage that names one."""
     for node in chain:
         if "encounter" not in node.data:
@@ -90,13 +79,13 @@ def _encounter_provider(reader: _Host, chain: list[Res]) -> tuple[Found, str] | 
         if "serviceProvider" not in encounter.data:
             continue
         at = f"{encounter.path}.serviceProvider"
-        found = reader._organization(encounter.data["serviceProvider"], at, encounter)
+        found = organization(reader, encounter.data["serviceProvider"], at, encounter)
         if found is not None:
             return found, at
     return None
 
 
-def _record(reader: _Host, prefix: str, found: Found, at: str) -> dict[str, Any]:
+def _record(reader: ReadState, prefix: str, found: Found, at: str) -> dict[str, Any]:
     inst, where = found
     base = f"{prefix}.institution"
     for suffix, path in where.items():

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from labrecog._errors import InputProblem
 
-__all__ = ["MAPS", "BundleIndex", "Json", "Res", "codings", "conditional", "ref_id"]
+__all__ = ["MAPS", "BundleIndex", "Json", "Res", "codings", "conditional", "extension", "ref_id"]
 
 Json = Mapping[str, Any]
 #: isinstance() against this tuple settles plain dicts (what JSON parsers return) before
@@ -66,6 +66,19 @@ def codings(concept: Any) -> list[tuple[int, Json]]:
     if not isinstance(found, list):
         return []
     return [(j, c) for j, c in enumerate(found) if isinstance(c, MAPS)]
+
+
+def extension(d: Json, url: str, at: str) -> tuple[Any, str] | None:
+    """The value of the first extension with this url, and its path."""
+    exts = d.get("extension")
+    if not isinstance(exts, list):
+        return None
+    for k, ext in enumerate(exts):
+        if isinstance(ext, MAPS) and ext.get("url") == url:
+            for key, value in ext.items():
+                if key.startswith("value"):
+                    return value, f"{at}.extension[{k}].{key}"
+    return None
 
 
 def conditional(reference: str) -> tuple[str, str | None, str] | None:

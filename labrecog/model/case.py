@@ -36,6 +36,7 @@ __all__ = [
     "ResultStatus",
     "Setting",
     "Sex",
+    "completed_years",
 ]
 
 Sex = Literal["male", "female", "unknown"]
@@ -140,6 +141,14 @@ def _depth(value: Any) -> int:
 
 
 Ext = Annotated[dict[str, Any] | None, AfterValidator(_ext)]
+
+
+def completed_years(birth: date, on: date) -> int:
+    """Age in whole years on ``on``: the age bands of rules and reference intervals."""
+    years = on.year - birth.year
+    if (on.month, on.day) < (birth.month, birth.day):
+        years -= 1
+    return years
 
 
 class _Model(BaseModel):

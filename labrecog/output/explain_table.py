@@ -7,7 +7,6 @@ reason messages may contain square brackets (``[IU]``, ``[arb'U]``) that markup 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -16,11 +15,23 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from labrecog.check.facts import completed_years
 from labrecog.compile.compiled import CompiledRules
+from labrecog.decide.trace import Trace
 from labrecog.model.case import Case, OrderedItem, PriorResult
 from labrecog.model.decision import Decision, DecisionItem, Reason
-from labrecog.output.messages import Lang, format_duration, patient_words
+from labrecog.words import (
+    EXPLAIN,
+    SETTING_ZH,
+    STATUS_ZH,
+    Lang,
+    comma,
+    format_duration,
+    minutes,
+    number,
+    patient_words,
+    pick,
+    say,
+)
 
 __all__ = ["STATUS_STYLES", "explanation"]
 
@@ -31,56 +42,21 @@ STATUS_STYLES: dict[str, str] = {
 }
 
 # key: (english, chinese). Labels only; reason messages come from the engine.
-_LABELS: dict[str, tuple[str, str]] = {
-    "title": ("Mutual recognition of lab results", "检验结果互认"),
-    "order": ("Order", "医嘱"),
-    "ordered_at": ("ordered at", "开单时间"),
-    "patient": ("Patient", "患者"),
-    "institution": ("Ordering institution", "开单机构"),
-    "setting": ("Setting", "就诊类型"),
-    "flags": ("Flags", "标记"),
-    "authorization": ("Authorisation", "患者授权"),
-    "granted": ("granted", "已授权"),
-    "not_granted": ("not granted", "未授权"),
-    "ruleset": ("Rule set", "规则集"),
-    "none": ("none", "无"),
-    "region": ("region", "地区"),
-    "level": ("level", "等级"),
-    "status": ("Status", "结论"),
-    "saving": ("saving", "节省"),
-    "prior_used": ("Prior used", "采用结果"),
-    "candidates_rejected": ("Rejected", "未采用原因"),
-    "candidates_other": ("Other results", "其他结果"),
-    "reasons": ("Reasons", "原因"),
-    "before": ("({age} before the order)", "（开单前 {age}）"),
-    "after": ("({age} after the order)", "（开单后 {age}）"),
-    "collected": ("collected", "采集"),
-    "no_value": ("no value", "无结果值"),
-    "not_in_case": ("not among the case's prior results", "不在病例的既往结果中"),
-    "retest_components": ("re-test", "需复查"),
-    "component_waived": ("waived", "免检"),
-    "component_retest": ("re-test", "复查"),
-    "source": ("[source: {source}]", "〔依据：{source}〕"),
-    "total": ("Total saving: ", "合计节省："),
-    "counts": (
-        "   (waive {waive} · partial {partial} · retest {retest})",
-        "（互认 {waive} 项 · 部分互认 {partial} 项 · 复查 {retest} 项）",
-    ),
-    "item_flags": ("Item flags", "项目标记"),
-}
-
-_STATUS_WORDS_ZH = {"waive": "互认免检", "partial": "部分互认", "retest": "需复查"}
-_SETTING_ZH = {"outpatient": "门诊", "inpatient": "住院", "emergency": "急诊", "checkup": "体检"}
 
 
-def explanation(case: Case, decision: Decision, rules: CompiledRules, lang: Lang) -> Group:
-    """Header, one table per ordered item, and the total: what a clinician reads top-down."""
+def explanation(
+    case: Case, decision: Decision, rules: CompiledRules, lang: Lang, trace: Trace
+) -> Group:
+    """Header, one table per ordered item, and the total: what a clinician reads top-down.
+
+    ``trace`` is the evaluation's: the patient's age is shown as the rules reckoned it.
+    """
     words = _Words(lang)
     priors = {p.id: p for p in case.prior_results}
-    parts: list[RenderableType] = [_header(case, decision, rules, words)]
+    parts: list[RenderableType] = [_header(case, decision, rules, words, trace)]
     # decide_order yields exactly one item per ordered line, in order.
-    for number, (ordered, item) in enumerate(zip(case.tests, decision.items, strict=True), 1):
-        parts.append(_item_table(number, ordered, item, case, priors, rules, words))
+    for n, (ordered, item) in enumerate(zip(case.tests, decision.items, strict=True), 1):
+        parts.append(_item_table(n, ordered, item, case, priors, rules, words))
     parts.append(_footer(decision, words))
     return Group(*parts)
 
@@ -92,35 +68,32 @@ class _Words:
         self.lang = lang
 
     def __call__(self, key: str, **params: object) -> str:
-        en, zh = _LABELS[key]
-        text = zh if self.lang == "zh" else en
-        return text.format(**params) if params else text
+        return say(EXPLAIN, key, self.lang, **params)
 
     def status(self, status: str) -> Text:
-        word = f"{status}（{_STATUS_WORDS_ZH[status]}）" if self.lang == "zh" else status
+        word = pick(self.lang, status, f"{status}（{STATUS_ZH[status]}）")
         return Text(word, style=STATUS_STYLES.get(status, ""))
 
     def sep(self) -> str:
-        return "，" if self.lang == "zh" else ", "
+        return comma(self.lang)
 
 
-def _header(case: Case, decision: Decision, rules: CompiledRules, w: _Words) -> Panel:
+def _header(case: Case, decision: Decision, rules: CompiledRules, w: _Words, trace: Trace) -> Panel:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     grid.add_row(
         w("order"),
-        Text(f"{case.order_id} · {w('ordered_at')} {_when(case.ordered_at)}"),
+        Text(f"{case.order_id} · {w('ordered_at')} {minutes(case.ordered_at)}"),
     )
-    grid.add_row(w("patient"), Text(f"{case.patient.id} · {_patient(case, rules, w)}"))
+    who = patient_words(case.patient.sex, trace.age, w.lang)
+    grid.add_row(w("patient"), Text(f"{case.patient.id} · {who}"))
     inst = case.institution
     grid.add_row(
         w("institution"), Text(_institution(inst.id, inst.name, inst.region, inst.level, w))
     )
     setting = case.context.setting
-    setting_text = (
-        (_SETTING_ZH.get(setting, setting) if w.lang == "zh" else setting) if setting else "—"
-    )
+    setting_text = pick(w.lang, setting, SETTING_ZH.get(setting, setting)) if setting else "—"
     if case.context.department:
         setting_text += f" · {case.context.department}"
     grid.add_row(w("setting"), Text(setting_text))
@@ -264,7 +237,7 @@ def _prior_text(result_id: str, priors: dict[str, PriorResult], case: Case, w: _
     if prior.value_text is not None:
         value = prior.value_text
     elif prior.value is not None:
-        value = f"{_number(prior.value)} {prior.unit or ''}".rstrip()
+        value = f"{number(prior.value)} {prior.unit or ''}".rstrip()
     else:
         value = w("no_value")
     delta = case.ordered_at - prior.collected_at
@@ -276,7 +249,7 @@ def _prior_text(result_id: str, priors: dict[str, PriorResult], case: Case, w: _
     inst = prior.institution
     parts = [
         value,
-        f"{w('collected')} {_when(prior.collected_at)} {age}",
+        f"{w('collected')} {minutes(prior.collected_at)} {age}",
         _institution(inst.id, inst.name, None, None, w),
     ]
     if prior.mark:
@@ -303,7 +276,7 @@ def _name(code: str | None, rules: CompiledRules, w: _Words) -> str:
         return test.name(w.lang)
     panel = rules.panels.get(code)
     if panel is not None:
-        return panel.name_zh if w.lang == "zh" else panel.name_en
+        return panel.name(w.lang)
     return ""
 
 
@@ -316,18 +289,8 @@ def _flags(flags: Sequence[str], rules: CompiledRules, w: _Words) -> str:
         if exc is None:
             shown.append(flag)
         else:
-            shown.append(f"{flag} ({exc.name_zh if w.lang == 'zh' else exc.name_en})")
+            shown.append(f"{flag} ({exc.name(w.lang)})")
     return w.sep().join(shown)
-
-
-def _patient(case: Case, rules: CompiledRules, w: _Words) -> str:
-    # Age as the engine reckons it: completed years on the order's date in the rules' zone.
-    birth = case.patient.birth_date
-    age: int | None = None
-    if birth is not None:
-        local = case.ordered_at.astimezone(rules.timezone) if rules.timezone else case.ordered_at
-        age = completed_years(birth, local.date())
-    return patient_words(case.patient.sex, age, w.lang)
 
 
 def _institution(
@@ -339,14 +302,6 @@ def _institution(
     if level is not None:
         text += f" · {w('level')} {level}"
     return text
-
-
-def _when(moment: datetime) -> str:
-    return moment.isoformat(timespec="minutes").replace("T", " ")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def _short_digest(digest: str) -> str:

@@ -36,8 +36,19 @@ from labrecog.compile.compiled import CompiledRules
 from labrecog.fhir import FHIR_FLAG_SYSTEM, FhirCase
 from labrecog.model.case import Case, PriorResult, ReferenceRange
 from labrecog.model.decision import Decision, DecisionItem, Reason
-from labrecog.output.messages import Lang, format_duration
 from labrecog.server._feedback import IssuedCard
+from labrecog.words import (
+    CARD_TOPIC,
+    CARDS,
+    Lang,
+    comma,
+    format_duration,
+    label,
+    minutes_utc,
+    number,
+    paren,
+    say,
+)
 
 __all__ = [
     "CARD_NAMESPACE",
@@ -52,82 +63,10 @@ SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary"
 _MAX_OTHERS = 8  # other candidates listed in a card's detail
 CARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://labrecog.dev/cds-hooks/card")
 TOPIC_SYSTEM = "https://labrecog.dev/fhir/CodeSystem/card-topic"
-_TOPIC = {
-    "en": "Mutual recognition of lab results",
-    "zh": "检查检验结果互认",
-}
-
-# key -> (english, chinese)
-_TEXT: dict[str, tuple[str, str]] = {
-    "summary.waive": (
-        "{name}: no need to re-test — recognised result of {date} from {lab}",
-        "{name}：可互认{lab} {date}的结果，无需重复检查",
-    ),
-    "summary.partial": (
-        "{name}: {n} of {m} components recognised — order only {retest}",
-        "{name}：{n}/{m}项可互认，仅需检查{retest}",
-    ),
-    "head.waive": (
-        "**{name}** need not be repeated: a recognised prior result is available.",
-        "**{name}** 无需重复检查：已有可互认的既往结果。",
-    ),
-    "head.partial": (
-        "**{name}**: {n} of {m} components have recognised prior results; "
-        "order only the components listed under *To order*.",
-        "**{name}**：{m}项中{n}项已有可互认的既往结果，仅需开立“需检查”所列项目。",
-    ),
-    "result": ("Result", "结果"),
-    "reference": ("reference range", "参考区间"),
-    "collected": ("Collected", "采集时间"),
-    "before": ("{age} before this order", "开单前 {age}"),
-    "lab": ("Performing laboratory", "检验机构"),
-    "mark": ("mark", "互认标识"),
-    "resource": ("Result resource", "结果资源"),
-    "why": ("Why", "依据"),
-    "why.text": (
-        "within the {max_age} limit{source}; specimen, unit, reference range, institution "
-        "and recognition checks passed",
-        "在互认时效 {max_age} 内{source}；标本、单位、参考区间、机构及互认标识核对通过",
-    ),
-    "saving": ("Saving", "节省"),
-    "abnormal": (
-        "⚠ The value is outside the reporting laboratory's reference range: review it.",
-        "⚠ 该结果超出检验机构的参考区间，请查看。",
-    ),
-    "others": ("Other results considered:", "其他既往结果："),
-    "more": ("… and {n} more", "……另有 {n} 条"),
-    "recognised": ("Recognised:", "可互认："),
-    "to_order": ("To order:", "需检查："),
-    "no_suggestion": (
-        "No automatic change is suggested for a partly recognised panel: edit the draft "
-        "order to the components under *To order*.",
-        "部分互认的组合项目不提供自动修改建议：请将草稿医嘱改为“需检查”所列项目。",
-    ),
-    "suggest": ("Remove the draft order for {name}", "撤销{name}草稿医嘱"),
-    "action": (
-        "Delete {request}: {name} is recognised from {observation} ({date}, {lab})",
-        "删除 {request}：{name}可互认 {observation}（{date}，{lab}）",
-    ),
-    "value.none": ("no value", "无结果值"),
-}
 
 
 def _t(key: str, lang: Lang, **params: object) -> str:
-    en, zh = _TEXT[key]
-    return (zh if lang == "zh" else en).format(**params)
-
-
-def _label(key: str, lang: Lang) -> str:
-    """``**Result:**`` / ``**结果：**``"""
-    return f"**{_t(key, lang)}{'：' if lang == 'zh' else ':'}**"
-
-
-def _comma(lang: Lang) -> str:
-    return "，" if lang == "zh" else ", "
-
-
-def _paren(text: str, lang: Lang) -> str:
-    return f"（{text}）" if lang == "zh" else f" ({text})"
+    return say(CARDS, key, lang, **params)
 
 
 _MD_SPECIAL = frozenset("\\`*_[]<>|~#&!{}")
@@ -165,22 +104,16 @@ def fit_summary(template: str, fields: dict[str, str], shrink: Sequence[str]) ->
 # --------------------------------------------------------------------------- pieces
 
 
-def _number(value: float) -> str:
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
 def _range_text(rr: ReferenceRange | None, unit: str | None) -> str | None:
     if rr is None:
         return None
     unit_text = rr.unit or unit or ""
     if rr.low is not None and rr.high is not None:
-        core = f"{_number(rr.low)}–{_number(rr.high)}"
+        core = f"{number(rr.low)}–{number(rr.high)}"
     elif rr.low is not None:
-        core = f"≥ {_number(rr.low)}"
+        core = f"≥ {number(rr.low)}"
     elif rr.high is not None:
-        core = f"≤ {_number(rr.high)}"
+        core = f"≤ {number(rr.high)}"
     elif rr.text:
         return rr.text
     else:
@@ -202,18 +135,13 @@ def _local(moment: datetime, tz: tzinfo | None) -> datetime:
     return moment.astimezone(tz) if tz is not None else moment
 
 
-def _when(moment: datetime) -> str:
-    offset = moment.isoformat()[-6:] if moment.utcoffset() is not None else ""
-    return f"{moment:%Y-%m-%d %H:%M} (UTC{offset})" if offset else f"{moment:%Y-%m-%d %H:%M}"
-
-
 def _lab(prior: PriorResult) -> str:
     return prior.institution.name or prior.institution.id
 
 
 def _value(prior: PriorResult, lang: Lang) -> str:
     if prior.value is not None:
-        return f"{_number(prior.value)} {prior.unit or ''}".strip()
+        return f"{number(prior.value)} {prior.unit or ''}".strip()
     if prior.value_text is not None:
         return prior.value_text
     return _t("value.none", lang)
@@ -235,7 +163,7 @@ class _Context:
             return test.name(self.lang)
         panel = self.rules.panels.get(canonical)
         if panel is not None:
-            return panel.name_zh if self.lang == "zh" else panel.name_en
+            return panel.name(self.lang)
         return code
 
     def join(self, parts: Iterable[str]) -> str:
@@ -251,20 +179,20 @@ class _Context:
         result = md(_value(prior, lang))
         rr = _range_text(prior.reference_range, prior.unit)
         if rr:
-            result += _paren(f"{_t('reference', lang)} {md(rr)}", lang)
+            result += paren(f"{_t('reference', lang)} {md(rr)}", lang)
         collected = _local(prior.collected_at, self.tz)
         age = format_duration(self.case.ordered_at - prior.collected_at)
         lab = md(_lab(prior))
         if prior.institution.name:
-            lab += _paren(md(prior.institution.id), lang)
+            lab += paren(md(prior.institution.id), lang)
         if prior.mark:
-            lab += f"{_comma(lang)}{_t('mark', lang)} {md(prior.mark)}"
+            lab += f"{comma(lang)}{_t('mark', lang)} {md(prior.mark)}"
         lines = [
-            f"- {_label('result', lang)} {result}",
-            f"- {_label('collected', lang)} {_when(collected)}{_comma(lang)}"
+            f"- {label(CARDS, 'result', lang)} {result}",
+            f"- {label(CARDS, 'collected', lang)} {minutes_utc(collected)}{comma(lang)}"
             + _t("before", lang, age=age),
-            f"- {_label('lab', lang)} {lab}",
-            f"- {_label('resource', lang)} {md(self.observation(prior.id))}",
+            f"- {label(CARDS, 'lab', lang)} {lab}",
+            f"- {label(CARDS, 'resource', lang)} {md(self.observation(prior.id))}",
         ]
         return lines
 
@@ -283,7 +211,7 @@ class _Context:
                     {
                         "system": FHIR_FLAG_SYSTEM,
                         "code": exc.flag,
-                        "display": exc.name_zh if self.lang == "zh" else exc.name_en,
+                        "display": exc.name(self.lang),
                     }
                 )
         return out
@@ -294,7 +222,7 @@ class _Context:
             "topic": {
                 "system": TOPIC_SYSTEM,
                 "code": "lab-result-recognition",
-                "display": _TOPIC[self.lang],
+                "display": CARD_TOPIC[self.lang],
             },
         }
 
@@ -332,14 +260,14 @@ def _waive_card(
         {"name": name, "date": date, "lab": _lab(prior)},
         ("lab", "name"),
     )
-    source = _paren(item.source, lang) if item.source else ""
+    source = paren(item.source, lang) if item.source else ""
     lines = [_t("head.waive", lang, name=md(f"{name} ({item.code})")), ""]
     lines.extend(ctx.prior_lines(prior))
     lines.append(
-        f"- {_label('why', lang)} "
+        f"- {label(CARDS, 'why', lang)} "
         + md(_t("why.text", lang, max_age=item.max_age or "-", source=source))
     )
-    lines.append(f"- {_label('saving', lang)} {item.saving} {ctx.rules.currency}")
+    lines.append(f"- {label(CARDS, 'saving', lang)} {item.saving} {ctx.rules.currency}")
     abnormal = _abnormal(prior)
     if abnormal:
         lines.extend(["", _t("abnormal", lang)])
@@ -435,7 +363,7 @@ def _panel_card(
                 if reason.test == code:
                     lines.append("  " + ctx.reason_line(reason.model_copy(update={"test": None})))
     lines.append("")
-    lines.append(f"{_label('saving', lang)} {item.saving} {ctx.rules.currency}")
+    lines.append(f"{label(CARDS, 'saving', lang)} {item.saving} {ctx.rules.currency}")
     if abnormal:
         lines.extend(["", _t("abnormal", lang)])
     observations = tuple(ctx.observation(w.result_id) for w in waived)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labrecog.compile.compiled import CompiledRules
-from labrecog.output.messages import Lang
+from labrecog.words import Lang
 
 __all__ = [
     "CONSENT",

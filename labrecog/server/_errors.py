@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from labrecog._errors import LabrecogError
+
 __all__ = ["JSONResponse", "ServiceError", "operation_outcome", "outcome_response"]
 
 
@@ -26,7 +28,7 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
-class ServiceError(Exception):
+class ServiceError(LabrecogError):
     """A request the service refuses, with the HTTP status and FHIR issue code to say so."""
 
     def __init__(

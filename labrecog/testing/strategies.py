@@ -13,8 +13,8 @@ from typing import Any, get_args
 
 from hypothesis import strategies as st
 
-from labrecog.check.facts import CaseFacts
 from labrecog.compile.compiled import CompiledRules, CTest
+from labrecog.decide.trace import Trace
 from labrecog.engine import Engine
 from labrecog.model.case import ResultStatus, Setting
 from labrecog.model.decision import Decision
@@ -325,7 +325,7 @@ def used_result(decision: Decision, case: Mapping[str, Any], code: str) -> dict[
 
 
 def assert_never_waived_older_than_max_age(
-    engine: Engine, case: Mapping[str, Any], decision: Decision
+    engine: Engine, case: Mapping[str, Any], decision: Decision, trace: Trace | None = None
 ) -> None:
     """Fail if a waived analyte rests on a result older than its effective max_age.
 
@@ -334,7 +334,9 @@ def assert_never_waived_older_than_max_age(
     """
     rules = engine.rules
     valid = engine.validate_case(case)
-    facts = CaseFacts.of(rules, valid, engine.lang)
+    if trace is None:  # the policies as evaluation applied them, not recomputed here
+        trace = Trace()
+        engine.evaluate(valid, trace=trace)
     by_id = {p.id: p for p in valid.prior_results}
     flags_of: dict[str, frozenset[str]] = {}
     for item in valid.tests:
@@ -352,7 +354,7 @@ def assert_never_waived_older_than_max_age(
         for code, result_id in pairs:
             test_code = rules.order_codes.get(code, code)
             test = rules.tests[test_code]
-            policy = facts.policy(test, item_flags)
+            policy = trace.policies[(test.code, item_flags)]
             prior = by_id[result_id]
             age = valid.ordered_at - prior.collected_at
             assert age <= policy.max_age, (

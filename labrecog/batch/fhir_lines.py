@@ -1,7 +1,8 @@
 """One NDJSON line holding a Bundle to one output record, for the batch runner.
 
 Like ``labrecog.batch.records.evaluate_line`` this never raises: a bad line becomes an
-error record (labrecog JSONL output) or an OperationOutcome (FHIR output).
+error record (labrecog JSONL output) or an OperationOutcome (FHIR output). It lives in
+``batch`` (not ``fhir``) so that the FHIR adapter never imports the batch runner's parts.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from typing import Any
 from labrecog._errors import InputError
 from labrecog.batch.records import internal_error_record, parse_json_line
 from labrecog.engine import Engine
-from labrecog.fhir._read import FhirInputError, read_bundle
+from labrecog.fhir import FhirInputError, guidance_response, operation_outcome, read_bundle
 from labrecog.fhir._strict import validate_bundle
-from labrecog.fhir._write import guidance_response, operation_outcome
 
 __all__ = ["evaluate_bundle_line"]
 

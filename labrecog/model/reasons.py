@@ -1,5 +1,7 @@
 """Building reason records cheaply: they are made per candidate on the hot path.
 
+The checks name a message key and its parameters; the words come from ``labrecog.words``.
+
 A reason is a few strings the engine produced itself, so each builder here fills the
 model's slots directly (as ``_Out._trusted`` does) instead of validating them.
 """
@@ -16,7 +18,7 @@ from labrecog.model.decision import (
     set_private,
     set_values,
 )
-from labrecog.output.messages import MESSAGES, Lang
+from labrecog.words import MESSAGES, Lang, pick
 
 __all__ = ["make_reason", "reason_with_message", "with_test"]
 
@@ -74,7 +76,7 @@ def make_reason(
         obj,
         {
             "code": code,
-            "message": (zh if lang == "zh" else en).format_map(params),
+            "message": pick(lang, en, zh).format_map(params),
             "result_id": result_id,
             "test": test,
             "flag": flag,

@@ -1,4 +1,5 @@
-"""Unit parsing and conversion, done once when a rule set loads.
+"""Unit parsing and conversion, worked out once per unit (when a rule set loads, or when a
+case first reports an undeclared unit) and memoised.
 
 A wrong conversion could waive a test that should have been repeated, so this module fails
 closed: anything ambiguous raises :class:`UnitError` instead of converting. pint is slow, so
@@ -16,22 +17,11 @@ from typing import Any, Final, Literal
 
 from lark import Token, Tree
 
-from labrecog.compile.unit_spellings import UNIT_ALIASES, UnitAlias, normalise_unit
+from labrecog._errors import UnitError, UnitErrorCode
+from labrecog.units._spellings import normalise_unit
 
-__all__ = [
-    "IDENTITY",
-    "UNIT_ALIASES",
-    "Conversion",
-    "Equation",
-    "UnitAlias",
-    "UnitError",
-    "UnitErrorCode",
-    "check_unit",
-    "conversion",
-    "normalise_unit",
-]
+__all__ = ["IDENTITY", "Conversion", "Equation", "check_unit", "conversion"]
 
-UnitErrorCode = Literal["unit_unknown", "unit_incompatible"]
 Equation = Literal["hba1c_ngsp_ifcc"]
 
 _CACHE_SIZE: Final = 4096
@@ -53,22 +43,6 @@ class Conversion:
 
 
 IDENTITY: Final = Conversion(1.0, 0.0)
-
-
-class UnitError(Exception):
-    """A unit that cannot be read, or a pair of units that must not be converted."""
-
-    code: UnitErrorCode
-    message: str
-
-    def __init__(self, code: UnitErrorCode, message: str) -> None:
-        # Both in args so the error survives pickling (batch workers).
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # --------------------------------------------------------------------------- parsing

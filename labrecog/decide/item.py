@@ -15,10 +15,11 @@ from labrecog.check.reference_range import check_reference_range
 from labrecog.check.status import NOT_RESULTS, check_status
 from labrecog.check.timing import check_time
 from labrecog.compile.compiled import CRange, CTest, Policy
+from labrecog.decide.trace import Candidate, Trace, Verdict
 from labrecog.model.case import PriorResult
 from labrecog.model.decision import Reason
-from labrecog.output.messages import duration_text
-from labrecog.output.reasons import make_reason, reason_with_message
+from labrecog.model.reasons import make_reason, reason_with_message
+from labrecog.words import duration_text
 
 __all__ = ["TestOutcome", "assess_test"]
 
@@ -40,12 +41,15 @@ def assess_test(
     conflicts: dict[str, tuple[str, ...]],
     facts: CaseFacts,
     unmapped: list[PriorResult] | None = None,
+    trace: Trace | None = None,
 ) -> TestOutcome:
     """``candidates``: the shared results measuring ``test``; ``conflicts``: the ids of those
     whose identity is in doubt; ``unmapped``: results measuring no known test (see
     ``check.identity.Index``)."""
     lang = facts.lang
     policy = facts.policy(test, item_flags)
+    if trace is not None:
+        trace.policies[(test.code, item_flags)] = policy
     if not (policy.recognisable and policy.exception is None and facts.unhindered(item_flags)):
         blockers = _blockers(test, item_flags, policy, facts)
         if blockers:
@@ -73,24 +77,36 @@ def assess_test(
             break
         newer.append(Newer(prior, value))
     if used is None:
+        if trace is not None:
+            _trace(trace, test.code, conflicts, ordered, "rejected")
         return TestOutcome(test.code, False, None, tuple(reasons))
     found = newer_conflict(newer, used, used_value, test, policy, facts) if newer else None
     if found is not None:
         reasons.append(_overridden(found, used, facts))
+    if trace is not None:
+        _trace(trace, test.code, conflicts, ordered[: rest - 1], "rejected")
+        trace.candidates.append(Candidate(test.code, used.id, "overridden" if found else "used"))
     # Older candidates carry their own findings; only one that passes every check is
     # superseded (or, when a newer result conflicts, overridden like the one in use).
     superseded: str | None = None
     for prior in ordered[rest:]:
         if conflicts and prior.id in conflicts:
             reasons.append(_conflict(prior, conflicts[prior.id], facts))
+            if trace is not None:
+                trace.candidates.append(Candidate(test.code, prior.id, "identity_conflict"))
             continue
-        if _checks(prior, test, policy, local, facts, reasons)[1]:
-            if found is not None:
-                reasons.append(_overridden(found, prior, facts))
-                continue
-            if superseded is None:
-                superseded = make_reason("superseded", lang, used=used.id).message
-            reasons.append(reason_with_message("superseded", superseded, prior.id))
+        passed = _checks(prior, test, policy, local, facts, reasons)[1]
+        if trace is not None:
+            verdict: Verdict = ("overridden" if found else "superseded") if passed else "rejected"
+            trace.candidates.append(Candidate(test.code, prior.id, verdict))
+        if not passed:
+            continue
+        if found is not None:
+            reasons.append(_overridden(found, prior, facts))
+            continue
+        if superseded is None:
+            superseded = make_reason("superseded", lang, used=used.id).message
+        reasons.append(reason_with_message("superseded", superseded, prior.id))
     if found is not None:
         return TestOutcome(test.code, False, None, tuple(reasons))
     if unmapped:
@@ -105,6 +121,19 @@ def assess_test(
         duration_text(policy.max_age),
         policy.max_age_source,
     )
+
+
+def _trace(
+    trace: Trace,
+    code: str,
+    conflicts: dict[str, tuple[str, ...]],
+    priors: list[PriorResult],
+    verdict: Verdict,
+) -> None:
+    """Candidates that failed a check (or whose identity is in doubt), in order."""
+    for prior in priors:
+        fate: Verdict = "identity_conflict" if conflicts and prior.id in conflicts else verdict
+        trace.candidates.append(Candidate(code, prior.id, fate))
 
 
 def _checks(
@@ -176,7 +205,7 @@ def _blockers(
                     lang,
                     flag=flag,
                     source=exc.source,
-                    name=exc.name_zh if lang == "zh" else exc.name_en,
+                    name=exc.name(lang),
                 )
             )
     if policy.exception is not None:
@@ -194,7 +223,7 @@ def _blockers(
                     lang,
                     flag=exc.flag,
                     source=exc.source,
-                    name=exc.name_zh if lang == "zh" else exc.name_en,
+                    name=exc.name(lang),
                     condition=policy.exception_condition or "",
                 )
             )

@@ -1,4 +1,4 @@
-"""Reason messages in Chinese and English.
+"""The words of reason messages, English and Chinese.
 
 A message key is ``code`` or ``code.variant``; the part before the dot is the reason code
 that appears in the output, so variants can word a case precisely without widening the
@@ -7,13 +7,7 @@ closed list of codes.
 
 from __future__ import annotations
 
-import functools
-from datetime import timedelta
-from typing import Literal
-
-__all__ = ["MESSAGES", "Lang", "duration_text", "format_duration", "patient_words"]
-
-Lang = Literal["zh", "en"]
+__all__ = ["MESSAGES"]
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # key: (english, chinese)
@@ -244,34 +238,3 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "条件 {condition} 需要 {missing}，病例未提供",
     ),
 }
-
-
-def format_duration(delta: timedelta) -> str:
-    """Exact and language-neutral: ``8d 2h``, ``7d 1s``, ``45min``; nothing is rounded away,
-    so "7d 1s" is never shown as "7d" beside a 7-day limit."""
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [
-        f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")) if n
-    ]
-    return sign + (" ".join(parts) or "0s")
-
-
-@functools.lru_cache(maxsize=4096)
-def duration_text(delta: timedelta) -> str:
-    """``format_duration``, memoised for the hot path: limits are few, and ages repeat."""
-    return format_duration(delta)
-
-
-def patient_words(sex: str | None, age: int | None, lang: Lang) -> str:
-    """ "male, 63 y" / "男，63岁": who the local reference interval was looked up for."""
-    if lang == "zh":
-        sex_text = {"male": "男", "female": "女"}.get(sex or "", "性别未知")
-        age_text = "年龄未知" if age is None else f"{age}岁"
-        return f"{sex_text}，{age_text}"
-    age_en = "age unknown" if age is None else f"{age} y"
-    return f"{sex or 'sex unknown'}, {age_en}"

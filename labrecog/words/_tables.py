@@ -1,0 +1,114 @@
+"""The words of cards and explanations, English and Chinese: key -> (english, chinese).
+
+Reason messages are in ``_reasons.py``; formats (numbers, times, durations, punctuation)
+in ``_format.py``. Presentation code names a key; it never holds a sentence itself.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CARDS", "CARD_TOPIC", "EXPLAIN", "SETTING_ZH", "STATUS_ZH"]
+
+# --------------------------------------------------------------------------- CDS cards
+
+CARD_TOPIC = {
+    "en": "Mutual recognition of lab results",
+    "zh": "检查检验结果互认",
+}
+
+# key -> (english, chinese)
+CARDS: dict[str, tuple[str, str]] = {
+    "summary.waive": (
+        "{name}: no need to re-test — recognised result of {date} from {lab}",
+        "{name}：可互认{lab} {date}的结果，无需重复检查",
+    ),
+    "summary.partial": (
+        "{name}: {n} of {m} components recognised — order only {retest}",
+        "{name}：{n}/{m}项可互认，仅需检查{retest}",
+    ),
+    "head.waive": (
+        "**{name}** need not be repeated: a recognised prior result is available.",
+        "**{name}** 无需重复检查：已有可互认的既往结果。",
+    ),
+    "head.partial": (
+        "**{name}**: {n} of {m} components have recognised prior results; "
+        "order only the components listed under *To order*.",
+        "**{name}**：{m}项中{n}项已有可互认的既往结果，仅需开立“需检查”所列项目。",
+    ),
+    "result": ("Result", "结果"),
+    "reference": ("reference range", "参考区间"),
+    "collected": ("Collected", "采集时间"),
+    "before": ("{age} before this order", "开单前 {age}"),
+    "lab": ("Performing laboratory", "检验机构"),
+    "mark": ("mark", "互认标识"),
+    "resource": ("Result resource", "结果资源"),
+    "why": ("Why", "依据"),
+    "why.text": (
+        "within the {max_age} limit{source}; specimen, unit, reference range, institution "
+        "and recognition checks passed",
+        "在互认时效 {max_age} 内{source}；标本、单位、参考区间、机构及互认标识核对通过",
+    ),
+    "saving": ("Saving", "节省"),
+    "abnormal": (
+        "⚠ The value is outside the reporting laboratory's reference range: review it.",
+        "⚠ 该结果超出检验机构的参考区间，请查看。",
+    ),
+    "others": ("Other results considered:", "其他既往结果："),
+    "more": ("… and {n} more", "……另有 {n} 条"),
+    "recognised": ("Recognised:", "可互认："),
+    "to_order": ("To order:", "需检查："),
+    "no_suggestion": (
+        "No automatic change is suggested for a partly recognised panel: edit the draft "
+        "order to the components under *To order*.",
+        "部分互认的组合项目不提供自动修改建议：请将草稿医嘱改为“需检查”所列项目。",
+    ),
+    "suggest": ("Remove the draft order for {name}", "撤销{name}草稿医嘱"),
+    "action": (
+        "Delete {request}: {name} is recognised from {observation} ({date}, {lab})",
+        "删除 {request}：{name}可互认 {observation}（{date}，{lab}）",
+    ),
+    "value.none": ("no value", "无结果值"),
+}
+
+
+# --------------------------------------------------------------------------- explain
+
+EXPLAIN: dict[str, tuple[str, str]] = {
+    "title": ("Mutual recognition of lab results", "检验结果互认"),
+    "order": ("Order", "医嘱"),
+    "ordered_at": ("ordered at", "开单时间"),
+    "patient": ("Patient", "患者"),
+    "institution": ("Ordering institution", "开单机构"),
+    "setting": ("Setting", "就诊类型"),
+    "flags": ("Flags", "标记"),
+    "authorization": ("Authorisation", "患者授权"),
+    "granted": ("granted", "已授权"),
+    "not_granted": ("not granted", "未授权"),
+    "ruleset": ("Rule set", "规则集"),
+    "none": ("none", "无"),
+    "region": ("region", "地区"),
+    "level": ("level", "等级"),
+    "status": ("Status", "结论"),
+    "saving": ("saving", "节省"),
+    "prior_used": ("Prior used", "采用结果"),
+    "candidates_rejected": ("Rejected", "未采用原因"),
+    "candidates_other": ("Other results", "其他结果"),
+    "reasons": ("Reasons", "原因"),
+    "before": ("({age} before the order)", "（开单前 {age}）"),
+    "after": ("({age} after the order)", "（开单后 {age}）"),
+    "collected": ("collected", "采集"),
+    "no_value": ("no value", "无结果值"),
+    "not_in_case": ("not among the case's prior results", "不在病例的既往结果中"),
+    "retest_components": ("re-test", "需复查"),
+    "component_waived": ("waived", "免检"),
+    "component_retest": ("re-test", "复查"),
+    "source": ("[source: {source}]", "〔依据：{source}〕"),
+    "total": ("Total saving: ", "合计节省："),
+    "counts": (
+        "   (waive {waive} · partial {partial} · retest {retest})",
+        "（互认 {waive} 项 · 部分互认 {partial} 项 · 复查 {retest} 项）",
+    ),
+    "item_flags": ("Item flags", "项目标记"),
+}
+
+STATUS_ZH = {"waive": "互认免检", "partial": "部分互认", "retest": "需复查"}
+SETTING_ZH = {"outpatient": "门诊", "inpatient": "住院", "emergency": "急诊", "checkup": "体检"}
