@@ -452,7 +452,7 @@ def profile(engine: Engine, cases: list[dict[str, Any]], top: int = 25) -> str:
 
 
 def _where(filename: str, func: str) -> str:
-    """labrecog/check/institution.py, pydantic (library), or builtins."""
+    """labrecog/check/_institution.py, pydantic (library), or builtins."""
     path = Path(filename)
     if "labrecog" in path.parts:
         return "/".join(path.parts[path.parts.index("labrecog") :])

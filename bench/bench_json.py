@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import RULES, Generator
 
 from labrecog import Engine
-from labrecog.load.json_text import loads_strict
+from labrecog.load._json_text import loads_strict
 
 ROOT = Path(__file__).resolve().parent.parent
 REPEAT = 7

@@ -52,9 +52,9 @@ import orjson
 
 from labrecog import Engine
 from labrecog.batch.records import evaluate_line
-from labrecog.compile.compiled import CompiledRules, CRange, CTest
-from labrecog.load.ruleset import load_ruleset
-from labrecog.load.schema import Names, RuleFile, TestDef
+from labrecog.compile._compiled import CompiledRules, CRange, CTest
+from labrecog.load._ruleset import load_ruleset
+from labrecog.load._schema import Names, RuleFile, TestDef
 from labrecog.units import Conversion
 
 HERE = Path(__file__).resolve().parent

@@ -18,9 +18,9 @@ from labrecog._errors import (
     UnitError,
 )
 from labrecog.authoring.cases import CaseError
+from labrecog.decide import Trace
 from labrecog.engine import Engine
-from labrecog.model.case import Case, PriorResult
-from labrecog.model.decision import REASON_CODES, Decision, DecisionItem, Reason
+from labrecog.model import REASON_CODES, Case, Decision, DecisionItem, PriorResult, Reason
 
 __all__ = [
     "REASON_CODES",
@@ -36,6 +36,7 @@ __all__ = [
     "Reason",
     "RulesetError",
     "RulesetProblem",
+    "Trace",
     "UnitError",
     "__version__",
 ]

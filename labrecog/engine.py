@@ -10,15 +10,11 @@ import orjson
 from pydantic import ValidationError
 
 from labrecog._errors import InputError, InputProblem
-from labrecog.check.facts import CaseFacts
-from labrecog.compile.compiled import CompiledRules
-from labrecog.compile.compiler import compile_rules
-from labrecog.decide.order import decide_order
-from labrecog.decide.trace import Trace
-from labrecog.load.json_text import loads_strict
-from labrecog.load.ruleset import did_you_mean, load_ruleset
-from labrecog.model.case import Case
-from labrecog.model.decision import Decision, RulesetRef
+from labrecog.check import CaseFacts
+from labrecog.compile import CompiledRules, compile_rules
+from labrecog.decide import Trace, decide_order
+from labrecog.load import did_you_mean, load_ruleset, loads_strict
+from labrecog.model import Case, Decision, RulesetRef
 from labrecog.words import Lang
 
 __all__ = ["Engine", "input_error"]

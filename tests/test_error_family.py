@@ -20,7 +20,7 @@ from labrecog import (
 )
 from labrecog.authoring import load_test_file
 from labrecog.fhir import FhirInputError
-from labrecog.load.yaml_source import Position
+from labrecog.load._yaml_source import Position
 from labrecog.server._errors import ServiceError
 from labrecog.units import check_unit, conversion
 from tests.builders import case, demo_engine, prior

@@ -79,10 +79,10 @@ def test_the_check_detects_an_upward_import(tmp_path: Path) -> None:
     """The check can fail: in a copy-shaped tree, a check importing output is reported."""
     (tmp_path / "check").mkdir()
     (tmp_path / "check" / "bad.py").write_text(
-        "from labrecog.output.explain_table import explanation\nimport labrecog\n",
+        "from labrecog.output._explain_table import explanation\nimport labrecog\n",
         encoding="utf-8",
     )
     assert violations(tmp_path) == [
-        "check/bad.py: check imports labrecog.output.explain_table",
+        "check/bad.py: check imports labrecog.output._explain_table",
         "check/bad.py: imports labrecog itself",
     ]

@@ -523,7 +523,7 @@ def test_a_duplicate_key_in_a_prior_result_is_an_input_error_naming_it() -> None
 def test_text_without_duplicates_reads_as_orjson_reads_it(text: str) -> None:
     import orjson
 
-    from labrecog.load.json_text import loads_strict
+    from labrecog.load._json_text import loads_strict
 
     assert loads_strict(text) == orjson.loads(text)
 
@@ -544,7 +544,7 @@ def test_the_fast_duplicate_check_agrees_with_the_exact_one(
     import json
 
     from labrecog import InputError
-    from labrecog.load.json_text import loads_strict
+    from labrecog.load._json_text import loads_strict
 
     def write(node: Any) -> str:
         if isinstance(node, list) and node and isinstance(node[0], tuple):
@@ -580,7 +580,7 @@ def test_the_fast_duplicate_check_agrees_with_the_exact_one(
 )
 def test_duplicates_that_would_defeat_a_naive_count_are_found(text: str) -> None:
     from labrecog import InputError
-    from labrecog.load.json_text import loads_strict
+    from labrecog.load._json_text import loads_strict
 
     with pytest.raises(InputError) as info:
         loads_strict(text)

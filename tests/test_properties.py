@@ -986,7 +986,7 @@ def test_test_line_order_keeps_total_and_statuses(
     data: st.DataObject, base: dict[str, Any]
 ) -> None:
     # Single tests are credited before panels, "so the total does not depend on the order
-    # of lines" (labrecog/decide/order.py); which duplicate line gets the credit may move.
+    # of lines" (labrecog/decide/_order.py); which duplicate line gets the credit may move.
     shuffled = dict(base, tests=data.draw(st.permutations(base["tests"])))
     try:
         expected = ENGINE.evaluate(base)

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, event, find, given, settings
 
 from labrecog import Engine
-from labrecog.check.facts import CaseFacts
+from labrecog.check._facts import CaseFacts
 from labrecog.testing import (
     assert_never_waived_older_than_max_age,
     cases,

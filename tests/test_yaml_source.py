@@ -1,4 +1,4 @@
-"""Tests for labrecog.load.yaml_source: safe loading and source positions of rule files."""
+"""Tests for labrecog.load._yaml_source: safe loading and source positions of rule files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labrecog.load import yaml_source
-from labrecog.load.yaml_source import Position, SourceMap, YamlProblem, load_yaml
+from labrecog.load import _yaml_source as yaml_source
+from labrecog.load._yaml_source import Position, SourceMap, YamlProblem, load_yaml
 
 F = "rules/demo.yaml"
 

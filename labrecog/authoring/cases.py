@@ -18,12 +18,17 @@ from typing import Any, Final
 from pydantic_core import PydanticCustomError
 
 from labrecog._errors import RulesetError, RulesetProblem
-from labrecog.compile.compiled import CompiledRules, CTest
-from labrecog.load.ruleset import did_you_mean
-from labrecog.load.schema import parse_duration
-from labrecog.load.yaml_source import Path, Position, SourceMap, YamlProblem, load_yaml
-from labrecog.model.case import PriorResult
-from labrecog.model.decision import REASON_CODES
+from labrecog.compile import CompiledRules, CTest
+from labrecog.load import (
+    Path,
+    Position,
+    SourceMap,
+    YamlProblem,
+    did_you_mean,
+    load_yaml,
+    parse_duration,
+)
+from labrecog.model import REASON_CODES, PriorResult
 
 __all__ = [
     "CASE_KEYS",

@@ -16,10 +16,9 @@ import yaml
 
 from labrecog._errors import InputError
 from labrecog.authoring.cases import CaseError, Expectation, TestCase, load_test_file
-from labrecog.decide.trace import Trace
+from labrecog.decide import Trace
 from labrecog.engine import Engine
-from labrecog.model.case import Case
-from labrecog.model.decision import REASON_CODES, Decision, DecisionItem
+from labrecog.model import REASON_CODES, Case, Decision, DecisionItem
 
 __all__ = [
     "ACTUAL_SUFFIX",

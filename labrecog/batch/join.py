@@ -40,8 +40,8 @@ from labrecog._errors import InputError
 from labrecog.batch.io import numbered_lines, open_input
 from labrecog.batch.records import parse_json_line
 from labrecog.engine import input_error
-from labrecog.load.json_text import loads_strict
-from labrecog.model.case import PriorResult
+from labrecog.load import loads_strict
+from labrecog.model import PriorResult
 
 __all__ = [
     "MEMORY_LIMIT",

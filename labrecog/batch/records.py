@@ -8,7 +8,7 @@ import orjson
 
 from labrecog._errors import InputError, InputProblem
 from labrecog.engine import Engine
-from labrecog.load.json_text import loads_strict
+from labrecog.load import loads_strict
 
 __all__ = ["bad_utf8", "evaluate_line", "internal_error_record", "parse_json_line"]
 

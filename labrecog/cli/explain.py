@@ -17,9 +17,9 @@ from rich.console import Console
 
 from labrecog._errors import InputError
 from labrecog.cli.common import load_engine
-from labrecog.decide.trace import Trace
-from labrecog.load.json_text import loads_strict
-from labrecog.output.explain_table import explanation
+from labrecog.decide import Trace
+from labrecog.load import loads_strict
+from labrecog.output import explanation
 
 __all__ = ["EXIT_INVALID_CASE", "explain"]
 

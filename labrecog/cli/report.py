@@ -19,7 +19,7 @@ from rich.text import Text
 
 from labrecog.batch.aggregate import Aggregate
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
-from labrecog.output.html_report import ReportTable, render_html, report_tables
+from labrecog.output import ReportTable, render_html, report_tables
 
 __all__ = ["report"]
 

@@ -7,9 +7,8 @@ from typing import Any
 import click
 import orjson
 
-from labrecog.load.schema import RuleFile
-from labrecog.model.case import Case
-from labrecog.model.decision import Decision
+from labrecog.load import RuleFile
+from labrecog.model import Case, Decision
 
 __all__ = ["schema", "schema_for"]
 

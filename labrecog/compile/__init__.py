@@ -1,0 +1,21 @@
+from labrecog.compile._compiled import (
+    CCondition,
+    CException,
+    CompiledRules,
+    CPanel,
+    CRange,
+    CTest,
+    Policy,
+)
+from labrecog.compile._compiler import compile_rules
+
+__all__ = [
+    "CCondition",
+    "CException",
+    "CPanel",
+    "CRange",
+    "CTest",
+    "CompiledRules",
+    "Policy",
+    "compile_rules",
+]

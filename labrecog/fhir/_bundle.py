@@ -24,7 +24,7 @@ from labrecog.fhir._codes import (
     SETTINGS,
     V3_ACT_CODE,
 )
-from labrecog.model.case import Case, Institution, PriorResult
+from labrecog.model import Case, Institution, PriorResult
 
 __all__ = ["LOCAL_SYSTEM", "case_to_bundle"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labrecog.check.status import NOT_RESULTS, USABLE_STATUSES
+from labrecog.check import NOT_RESULTS, USABLE_STATUSES
 from labrecog.fhir._codes import (
     EXT_RECOGNITION_MARK,
     EXT_SHARED,

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from labrecog._errors import InputError, InputProblem
 from labrecog.engine import Engine
 from labrecog.fhir._refs import BundleIndex, Res
-from labrecog.model.case import Timestamp
+from labrecog.model import Timestamp
 
 __all__ = ["FhirInputError", "ReadState", "Stop"]
 

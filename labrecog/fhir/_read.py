@@ -26,7 +26,7 @@ from labrecog.fhir._orders import read_ordered_at, read_ordering_institution, re
 from labrecog.fhir._patient import read_patient
 from labrecog.fhir._problems import FhirInputError, ReadState, Stop
 from labrecog.fhir._refs import MAPS, BundleIndex, Res
-from labrecog.model.case import Case
+from labrecog.model import Case
 
 __all__ = ["FhirCase", "FhirInputError", "read_bundle"]
 

@@ -21,10 +21,10 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from labrecog.compile.compiled import CompiledRules
+from labrecog.compile import CompiledRules
 from labrecog.fhir._codes import OBSERVATION_CATEGORY, code_of, is_loinc
 from labrecog.fhir._refs import Res, codings
-from labrecog.model.case import PriorResult
+from labrecog.model import PriorResult
 
 __all__ = ["Checkpoint", "is_laboratory", "unmapped_identity", "valid_prior"]
 

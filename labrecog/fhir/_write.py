@@ -27,7 +27,7 @@ from labrecog.fhir._codes import (
     RULESET_URI,
 )
 from labrecog.fhir._read import FhirCase
-from labrecog.model.decision import Decision, DecisionItem, Reason
+from labrecog.model import Decision, DecisionItem, Reason
 
 __all__ = ["detected_issues", "guidance_response", "operation_outcome"]
 

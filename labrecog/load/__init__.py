@@ -1,0 +1,41 @@
+from labrecog.load._json_text import loads_strict
+from labrecog.load._ruleset import (
+    LoadedRuleset,
+    did_you_mean,
+    load_ruleset,
+    problem_at,
+)
+from labrecog.load._schema import (
+    Delta,
+    Panel,
+    Policy,
+    RuleFile,
+    TestDef,
+    parse_duration,
+)
+from labrecog.load._yaml_source import (
+    Path,
+    Position,
+    SourceMap,
+    YamlProblem,
+    load_yaml,
+)
+
+__all__ = [
+    "Delta",
+    "LoadedRuleset",
+    "Panel",
+    "Path",
+    "Policy",
+    "Position",
+    "RuleFile",
+    "SourceMap",
+    "TestDef",
+    "YamlProblem",
+    "did_you_mean",
+    "load_ruleset",
+    "load_yaml",
+    "loads_strict",
+    "parse_duration",
+    "problem_at",
+]

@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from labrecog.compile.compiled import CompiledRules
+from labrecog.compile import CompiledRules
 from labrecog.fhir import FHIR_FLAG_SYSTEM, FhirCase
-from labrecog.model.case import Case, PriorResult, ReferenceRange
-from labrecog.model.decision import Decision, DecisionItem, Reason
+from labrecog.model import Case, Decision, DecisionItem, PriorResult, Reason, ReferenceRange
 from labrecog.server._feedback import IssuedCard
 from labrecog.words import (
     CARD_TOPIC,

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from labrecog.compile.compiled import CompiledRules
+from labrecog.compile import CompiledRules
 from labrecog.words import Lang
 
 __all__ = [

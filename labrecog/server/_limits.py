@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 
 from labrecog._errors import InputError
-from labrecog.load.json_text import loads_strict
+from labrecog.load import loads_strict
 from labrecog.server._errors import ServiceError
 
 __all__ = ["DEFAULT_MAX_BODY", "JSON_TYPES", "read_json"]

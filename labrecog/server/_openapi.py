@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from labrecog import __version__
-from labrecog.compile.compiled import CompiledRules
+from labrecog.compile import CompiledRules
 from labrecog.server._discovery import SERVICES, prefetch_templates
 from labrecog.server._feedback import MAX_COMMENT, MAX_FEEDBACK_ITEMS, MAX_ID
 

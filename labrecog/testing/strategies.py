@@ -13,11 +13,10 @@ from typing import Any, get_args
 
 from hypothesis import strategies as st
 
-from labrecog.compile.compiled import CompiledRules, CTest
-from labrecog.decide.trace import Trace
+from labrecog.compile import CompiledRules, CTest
+from labrecog.decide import Trace
 from labrecog.engine import Engine
-from labrecog.model.case import ResultStatus, Setting
-from labrecog.model.decision import Decision
+from labrecog.model import Decision, ResultStatus, Setting
 
 __all__ = [
     "assert_never_waived_older_than_max_age",

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from labrecog.compile.compiled import CCondition, CException, CompiledRules, CTest, Policy
-from labrecog.model.case import Case, completed_years
+from labrecog.compile import CCondition, CException, CompiledRules, CTest, Policy
+from labrecog.model import Case, completed_years
 from labrecog.words import Lang
 
 __all__ = ["CaseFacts", "Matches"]
@@ -41,7 +41,7 @@ class CaseFacts:
     _by_flags: dict[frozenset[str], Matches] = field(default_factory=dict)
     _raised: dict[frozenset[str], tuple[tuple[str, CException], ...]] = field(default_factory=dict)
     _unhindered: dict[frozenset[str], bool] = field(default_factory=dict)
-    # check/institution.py's memo for this case's side of the order (see there)
+    # check/_institution.py's memo for this case's side of the order (see there)
     institution_memo: dict[tuple[object, ...], tuple[Any, ...]] | None = None
 
     @classmethod

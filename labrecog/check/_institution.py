@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from labrecog.check.facts import CaseFacts
-from labrecog.compile.compiled import CTest
-from labrecog.model.case import Institution, PriorResult
-from labrecog.model.decision import Reason
-from labrecog.model.reasons import make_reason, reason_with_message
+from labrecog.check._facts import CaseFacts
+from labrecog.compile import CTest
+from labrecog.model import Institution, PriorResult, Reason, make_reason, reason_with_message
 
 __all__ = ["check_institution", "region_covers"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from labrecog.compile.compiled import Policy
+from labrecog.compile import Policy
 
 __all__ = ["Candidate", "Trace"]
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from labrecog._errors import RulesetError, RulesetProblem
-from labrecog.compile.compiled import (
+from labrecog.compile._compiled import (
     CCondition,
     CException,
     CInstitution,
@@ -27,15 +27,14 @@ from labrecog.compile.compiled import (
     RecognitionPolicy,
     mark_key,
 )
-from labrecog.compile.safety import (
+from labrecog.compile._safety import (
     check_layer_delta,
     check_plausible,
     delta_override,
     loinc_specimens,
 )
-from labrecog.load.ruleset import LoadedRuleset, did_you_mean, problem_at
-from labrecog.load.schema import Panel, RuleFile, TestDef
-from labrecog.load.schema import Policy as PolicyModel
+from labrecog.load import LoadedRuleset, Panel, RuleFile, TestDef, did_you_mean, problem_at
+from labrecog.load import Policy as PolicyModel
 from labrecog.units import Conversion, UnitError, check_unit, conversion, normalise_unit
 
 __all__ = ["MINOR_DIGITS", "compile_rules"]

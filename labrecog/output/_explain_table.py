@@ -15,10 +15,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from labrecog.compile.compiled import CompiledRules
-from labrecog.decide.trace import Trace
-from labrecog.model.case import Case, OrderedItem, PriorResult
-from labrecog.model.decision import Decision, DecisionItem, Reason
+from labrecog.compile import CompiledRules
+from labrecog.decide import Trace
+from labrecog.model import Case, Decision, DecisionItem, OrderedItem, PriorResult, Reason
 from labrecog.words import (
     EXPLAIN,
     SETTING_ZH,

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from labrecog.check.facts import CaseFacts
-from labrecog.check.indicator import unit_reason
-from labrecog.compile.compiled import CRange, CTest, Policy
-from labrecog.model.case import PriorResult
-from labrecog.model.decision import Reason
-from labrecog.model.reasons import make_reason
+from labrecog.check._facts import CaseFacts
+from labrecog.check._indicator import unit_reason
+from labrecog.compile import CRange, CTest, Policy
+from labrecog.model import PriorResult, Reason, make_reason
 from labrecog.units import UnitError
 from labrecog.words import patient_words
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from labrecog.check.facts import CaseFacts
-from labrecog.model.case import PriorResult
-from labrecog.model.decision import Reason
-from labrecog.model.reasons import make_reason
+from labrecog.check._facts import CaseFacts
+from labrecog.model import PriorResult, Reason, make_reason
 
 __all__ = ["NOT_RESULTS", "USABLE_STATUSES", "check_status"]
 

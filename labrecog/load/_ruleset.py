@@ -18,8 +18,8 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from labrecog._errors import RulesetError, RulesetProblem
-from labrecog.load.schema import RuleFile
-from labrecog.load.yaml_source import Position, SourceMap, YamlProblem, load_yaml
+from labrecog.load._schema import RuleFile
+from labrecog.load._yaml_source import Position, SourceMap, YamlProblem, load_yaml
 
 __all__ = ["LoadedRuleset", "load_ruleset", "problem_at", "rule_files"]
 

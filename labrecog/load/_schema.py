@@ -430,7 +430,7 @@ class Condition(_Rule):
     source: Source | None = None
 
 
-#: LOINC's SYSTEM axis values a result's specimen may be read from (see compile/safety.py).
+#: LOINC's SYSTEM axis values a result's specimen may be read from (see compile/_safety.py).
 LoincSystem = Literal["Ser", "Plas", "Ser/Plas", "Bld", "Ser/Plas/Bld", "Urine", "BldV", "BldA",
                       "BldC", "PPP"]  # fmt: skip
 

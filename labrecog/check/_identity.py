@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from labrecog.compile.compiled import CompiledRules
-from labrecog.model.case import PriorResult
+from labrecog.compile import CompiledRules
+from labrecog.model import PriorResult
 
 __all__ = ["Index", "freshness", "index_priors"]
 
@@ -24,7 +24,7 @@ class Index(NamedTuple):
     # confirms what the code says. Either way the result is used for none of them.
     conflicts: dict[str, tuple[str, ...]]
     # Shared results whose code and LOINC name no catalogue test: not used, but a waiver
-    # older than one of them says so (decide/item.py), as it might be the same analyte.
+    # older than one of them says so (decide/_item.py), as it might be the same analyte.
     unmapped: list[PriorResult]
 
 

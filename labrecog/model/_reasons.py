@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from labrecog.model.decision import (
+from labrecog.model._decision import (
     Reason,
     ReasonCode,
     set_extra,

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from labrecog.check.facts import CaseFacts
-from labrecog.compile.compiled import CRange, CTest, Policy
-from labrecog.model.case import PriorResult
-from labrecog.model.decision import Reason
-from labrecog.model.reasons import make_reason
+from labrecog.check._facts import CaseFacts
+from labrecog.compile import CRange, CTest, Policy
+from labrecog.model import PriorResult, Reason, make_reason
 from labrecog.units import UnitError
 
 __all__ = ["check_indicator", "check_value_flags", "critical_zone", "unit_reason"]

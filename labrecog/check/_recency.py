@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from labrecog.check.facts import CaseFacts
-from labrecog.check.indicator import critical_zone
-from labrecog.check.plausibility import plausible
-from labrecog.check.status import NOT_RESULTS
-from labrecog.compile.compiled import CTest, Policy
-from labrecog.model.case import PriorResult
+from labrecog.check._facts import CaseFacts
+from labrecog.check._indicator import critical_zone
+from labrecog.check._plausibility import plausible
+from labrecog.check._status import NOT_RESULTS
+from labrecog.compile import CTest, Policy
+from labrecog.model import PriorResult
 from labrecog.words import duration_text
 
 __all__ = ["Newer", "NewerConflict", "newer_conflict"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from labrecog.load.schema import Delta, RuleFile, TestDef
+from labrecog.load import Delta, RuleFile, TestDef
 
 __all__ = [
     "LOINC_SYSTEM_SPECIMENS",

@@ -2,18 +2,16 @@
 
 A negative concentration, a zero sodium or 1e300 mmol/L come from a unit slip, a
 transcription error or a broken interface; such a result is unusable, and as a newer result
-it still says that the patient's picture is unknown (check/recency.py).
+it still says that the patient's picture is unknown (check/_recency.py).
 """
 
 from __future__ import annotations
 
 import math
 
-from labrecog.check.facts import CaseFacts
-from labrecog.compile.compiled import CTest
-from labrecog.model.case import PriorResult
-from labrecog.model.decision import Reason
-from labrecog.model.reasons import make_reason
+from labrecog.check._facts import CaseFacts
+from labrecog.compile import CTest
+from labrecog.model import PriorResult, Reason, make_reason
 
 __all__ = ["check_plausible", "plausible"]
 

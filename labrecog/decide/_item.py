@@ -5,20 +5,24 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-from labrecog.check.facts import CaseFacts
-from labrecog.check.identity import freshness
-from labrecog.check.indicator import check_indicator, check_value_flags
-from labrecog.check.institution import check_institution
-from labrecog.check.plausibility import check_plausible
-from labrecog.check.recency import Newer, NewerConflict, newer_conflict
-from labrecog.check.reference_range import check_reference_range
-from labrecog.check.status import NOT_RESULTS, check_status
-from labrecog.check.timing import check_time
-from labrecog.compile.compiled import CRange, CTest, Policy
-from labrecog.decide.trace import Candidate, Trace, Verdict
-from labrecog.model.case import PriorResult
-from labrecog.model.decision import Reason
-from labrecog.model.reasons import make_reason, reason_with_message
+from labrecog.check import (
+    NOT_RESULTS,
+    CaseFacts,
+    Newer,
+    NewerConflict,
+    check_indicator,
+    check_institution,
+    check_plausible,
+    check_reference_range,
+    check_status,
+    check_time,
+    check_value_flags,
+    freshness,
+    newer_conflict,
+)
+from labrecog.compile import CRange, CTest, Policy
+from labrecog.decide._trace import Candidate, Trace, Verdict
+from labrecog.model import PriorResult, Reason, make_reason, reason_with_message
 from labrecog.words import duration_text
 
 __all__ = ["TestOutcome", "assess_test"]

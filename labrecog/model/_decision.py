@@ -54,7 +54,7 @@ ReasonCode = Literal[
 REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]
 
 # A model instance keeps its state in the four slots BaseModel declares. ``_trusted`` (and
-# model/reasons.py) fill them through the slots' own descriptors: what object.__setattr__
+# model/_reasons.py) fill them through the slots' own descriptors: what object.__setattr__
 # does for ``model_construct``, without looking the slot up again on every call.
 _new = object.__new__
 _SLOTS = vars(BaseModel)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from labrecog.check.facts import CaseFacts
-from labrecog.compile.compiled import Policy
-from labrecog.model.case import PriorResult
-from labrecog.model.decision import Reason
-from labrecog.model.reasons import make_reason
+from labrecog.check._facts import CaseFacts
+from labrecog.compile import Policy
+from labrecog.model import PriorResult, Reason, make_reason
 from labrecog.words import duration_text
 
 __all__ = ["check_time"]

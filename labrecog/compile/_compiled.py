@@ -48,7 +48,7 @@ class Policy:
     recognisable: bool
     exception: str | None = None
     exception_condition: str | None = None
-    # The delta check (check/recency.py): how far a newer result may differ from the one
+    # The delta check (check/_recency.py): how far a newer result may differ from the one
     # used, absolute in the test's unit and/or relative to the value used.
     delta_absolute: float | None = None
     delta_relative: float | None = None
@@ -107,7 +107,7 @@ class CRange:
     low: float | None
     high: float | None
     source: str | None
-    # For check/reference_range.py, computed once: the length a tolerance is a fraction of
+    # For check/_reference_range.py, computed once: the length a tolerance is a fraction of
     # (the width; the bound itself when one-sided), and the float slack added to it.
     span: float = field(init=False, compare=False)
     slack: float = field(init=False, compare=False)
@@ -343,19 +343,19 @@ class CompiledRules:
     _pattern_memo: dict[str, tuple[str, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    # check/facts.py's policies per (test, the conditions applying to it, by identity: the
+    # check/_facts.py's policies per (test, the conditions applying to it, by identity: the
     # conditions above, which live as long as this rule set)
     policy_memo: dict[tuple[str, tuple[int, ...]], Policy] = field(
         default_factory=dict, compare=False, repr=False
     )
-    # check/facts.py's matched conditions per (flags, setting, institution, sex, age band,
+    # check/_facts.py's matched conditions per (flags, setting, institution, sex, age band,
     # level, region): cases alike in all a condition looks at match alike
     condition_memo: dict[tuple[object, ...], tuple[Any, Any]] = field(
         default_factory=dict, compare=False, repr=False
     )
     # The ages at which some condition's age clause changes its answer: the age bands above
     age_bounds: tuple[int, ...] = field(init=False, default=())
-    # check/institution.py's findings: per ordering side (region, level, language), then per
+    # check/_institution.py's findings: per ordering side (region, level, language), then per
     # (lab, claims, mark, test, registry expiry)
     institution_memo: dict[tuple[object, ...], dict[tuple[object, ...], tuple[Any, ...]]] = field(
         default_factory=dict, compare=False, repr=False

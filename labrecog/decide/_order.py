@@ -8,21 +8,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from labrecog.check.facts import CaseFacts
-from labrecog.check.identity import Index, index_priors
-from labrecog.compile.compiled import CPanel
-from labrecog.decide.item import TestOutcome, assess_test
-from labrecog.decide.trace import Trace
-from labrecog.model.case import OrderedItem
-from labrecog.model.decision import (
+from labrecog.check import CaseFacts, Index, index_priors
+from labrecog.compile import CPanel
+from labrecog.decide._item import TestOutcome, assess_test
+from labrecog.decide._trace import Trace
+from labrecog.model import (
     Decision,
     DecisionItem,
+    OrderedItem,
     Reason,
     RulesetRef,
     Status,
     WaivedComponent,
+    make_reason,
+    with_test,
 )
-from labrecog.model.reasons import make_reason, with_test
 
 __all__ = ["decide_order"]
 
