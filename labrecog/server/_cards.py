@@ -46,6 +46,7 @@ from labrecog.words import (
     minutes_utc,
     number,
     paren,
+    pick,
     say,
 )
 
@@ -166,7 +167,7 @@ class _Context:
         return code
 
     def join(self, parts: Iterable[str]) -> str:
-        return ("、" if self.lang == "zh" else ", ").join(parts)
+        return pick(self.lang, ", ", "、").join(parts)
 
     def observation(self, result_id: str | None) -> str:
         if result_id is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labrecog.compile import CompiledRules
-from labrecog.words import Lang
+from labrecog.words import DISCOVERY, Lang, pick, say
 
 __all__ = [
     "CONSENT",
@@ -80,7 +80,7 @@ class Service:
     requires_selections: bool
 
     def title(self, lang: Lang) -> str:
-        return self.title_zh if lang == "zh" else self.title_en
+        return pick(lang, self.title_en, self.title_zh)
 
 
 SERVICES: dict[str, Service] = {
@@ -158,79 +158,17 @@ def _setting_conditions(rules: CompiledRules) -> list[str]:
 def _description(rules: CompiledRules, lang: Lang, fetch: bool) -> str:
     required = ", ".join(required_prefetch(rules))
     settings = ", ".join(_setting_conditions(rules))
-    if lang == "zh":
-        text = (
-            f"按规则集 {rules.id} {rules.version} 判断草稿检验医嘱中哪些项目可采用近期外院结果"
-            "而无需重复检查；每个可互认项目一张卡片，建议删除对应的 ServiceRequest。"
-            f"必需的预取数据：{required}，缺少时无法判断。"
-            "可选：labReports——缺少时，采集时间、检验机构、标本或互认标识只记录在 "
-            "DiagnosticReport 上的结果无法读取（结果没有自己的采集时间时返回 HTTP 422）；"
-            "encounter——缺少时就诊类型未知"
-        )
-        text += (
-            f"，与就诊类型有关的条件（{settings}）无法判断，相关项目需重新检查" if settings else ""
-        )
-        text += "，且仅由就诊记录给出的开单机构无法读取。"
-        if fetch:
-            return text + (
-                "请求中缺少的预取数据，如同时提供 fhirServer 与 fhirAuthorization（Bearer），"
-                "本服务将按上述预取模板自行向 FHIR 服务器查询；必需数据既未提供又无法查询时"
-                "返回 HTTP 412。"
-            )
-        return (
-            text
-            + "本服务不访问 FHIR 服务器：请以预取方式提供上述数据（缺少必需数据时返回 HTTP 412）。"
-        )
-    text = (
-        f"Decides, with rule set {rules.id} {rules.version}, which draft lab orders need not "
-        "be performed again because a recent prior result can be recognised; one card per "
-        "recognisable item, suggesting to delete its draft ServiceRequest. "
-        f"Required prefetch: {required}; without them there is no decision. "
-        "Optional: labReports — without it, results whose collection time, laboratory, "
-        "specimen or recognition mark is given only on their DiagnosticReport cannot be "
-        "read (HTTP 422 when a result has no collection time of its own); encounter — "
-        "without it the setting is unknown"
-    )
+    text = say(DISCOVERY, "description", lang, id=rules.id, version=rules.version,
+               required=required)  # fmt: skip
     if settings:
-        text += (
-            f", so the conditions on the setting ({settings}) are undecidable and the tests "
-            "they cover are re-tested"
-        )
-    text += ", and an ordering institution named only by the encounter is not found. "
-    if fetch:
-        return text + (
-            "Keys missing from the request are fetched from fhirServer with these templates "
-            "when the request gives fhirAuthorization (Bearer); HTTP 412 when a required key "
-            "can be neither read nor fetched."
-        )
-    return text + (
-        "This service does not query the FHIR server: send these keys as prefetch (HTTP 412 "
-        "when a required key is missing)."
-    )
+        text += say(DISCOVERY, "description.settings", lang, settings=settings)
+    text += say(DISCOVERY, "description.institution", lang)
+    return text + say(DISCOVERY, "description.fetch" if fetch else "description.no_fetch", lang)
 
 
 def _usage(rules: CompiledRules, lang: Lang, fetch: bool) -> str:
-    required = ", ".join(required_prefetch(rules))
-    if lang == "zh":
-        how = (
-            "以预取方式提供，或提供 fhirServer 与 fhirAuthorization 由本服务查询"
-            if fetch
-            else "须以预取方式提供，本服务不访问 FHIR 服务器"
-        )
-        return (
-            f"必需的预取数据 {required}（{how}；无法获得时返回 HTTP 412）；"
-            "labReports（报告上的采集时间、互认标识）与 encounter（就诊类型）可选。"
-        )
-    how = (
-        "as prefetch, or fhirServer with fhirAuthorization for the service to fetch them"
-        if fetch
-        else "as prefetch: this service does not query the FHIR server"
-    )
-    return (
-        f"Requires the prefetch keys {required} ({how}; otherwise HTTP 412); labReports "
-        "(collection times and recognition marks given on reports) and encounter (setting) "
-        "are optional."
-    )
+    how = say(DISCOVERY, "usage.fetch" if fetch else "usage.no_fetch", lang)
+    return say(DISCOVERY, "usage", lang, required=", ".join(required_prefetch(rules)), how=how)
 
 
 def discovery_document(rules: CompiledRules, lang: Lang, *, fetch: bool = True) -> dict[str, Any]:

@@ -21,11 +21,12 @@ from labrecog.words._format import (
     pick,
 )
 from labrecog.words._reasons import MESSAGES
-from labrecog.words._tables import CARD_TOPIC, CARDS, EXPLAIN, SETTING_ZH, STATUS_ZH
+from labrecog.words._tables import CARD_TOPIC, CARDS, DISCOVERY, EXPLAIN, SETTING_ZH, STATUS_ZH
 
 __all__ = [
     "CARDS",
     "CARD_TOPIC",
+    "DISCOVERY",
     "EXPLAIN",
     "MESSAGES",
     "SETTING_ZH",

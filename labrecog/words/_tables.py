@@ -6,7 +6,7 @@ in ``_format.py``. Presentation code names a key; it never holds a sentence itse
 
 from __future__ import annotations
 
-__all__ = ["CARDS", "CARD_TOPIC", "EXPLAIN", "SETTING_ZH", "STATUS_ZH"]
+__all__ = ["CARDS", "CARD_TOPIC", "DISCOVERY", "EXPLAIN", "SETTING_ZH", "STATUS_ZH"]
 
 # --------------------------------------------------------------------------- CDS cards
 
@@ -69,6 +69,64 @@ CARDS: dict[str, tuple[str, str]] = {
     "value.none": ("no value", "无结果值"),
 }
 
+
+# --------------------------------------------------------------------------- CDS discovery
+
+DISCOVERY: dict[str, tuple[str, str]] = {
+    "description": (
+        "Decides, with rule set {id} {version}, which draft lab orders need not "
+        "be performed again because a recent prior result can be recognised; one card per "
+        "recognisable item, suggesting to delete its draft ServiceRequest. "
+        "Required prefetch: {required}; without them there is no decision. "
+        "Optional: labReports — without it, results whose collection time, laboratory, "
+        "specimen or recognition mark is given only on their DiagnosticReport cannot be "
+        "read (HTTP 422 when a result has no collection time of its own); encounter — "
+        "without it the setting is unknown",
+        "按规则集 {id} {version} 判断草稿检验医嘱中哪些项目可采用近期外院结果"
+        "而无需重复检查；每个可互认项目一张卡片，建议删除对应的 ServiceRequest。"
+        "必需的预取数据：{required}，缺少时无法判断。"
+        "可选：labReports——缺少时，采集时间、检验机构、标本或互认标识只记录在 "
+        "DiagnosticReport 上的结果无法读取（结果没有自己的采集时间时返回 HTTP 422）；"
+        "encounter——缺少时就诊类型未知",
+    ),
+    "description.settings": (
+        ", so the conditions on the setting ({settings}) are undecidable and the tests "
+        "they cover are re-tested",
+        "，与就诊类型有关的条件（{settings}）无法判断，相关项目需重新检查",
+    ),
+    "description.institution": (
+        ", and an ordering institution named only by the encounter is not found. ",
+        "，且仅由就诊记录给出的开单机构无法读取。",
+    ),
+    "description.fetch": (
+        "Keys missing from the request are fetched from fhirServer with these templates "
+        "when the request gives fhirAuthorization (Bearer); HTTP 412 when a required key "
+        "can be neither read nor fetched.",
+        "请求中缺少的预取数据，如同时提供 fhirServer 与 fhirAuthorization（Bearer），"
+        "本服务将按上述预取模板自行向 FHIR 服务器查询；必需数据既未提供又无法查询时"
+        "返回 HTTP 412。",
+    ),
+    "description.no_fetch": (
+        "This service does not query the FHIR server: send these keys as prefetch (HTTP 412 "
+        "when a required key is missing).",
+        "本服务不访问 FHIR 服务器：请以预取方式提供上述数据（缺少必需数据时返回 HTTP 412）。",
+    ),
+    "usage": (
+        "Requires the prefetch keys {required} ({how}; otherwise HTTP 412); labReports "
+        "(collection times and recognition marks given on reports) and encounter (setting) "
+        "are optional.",
+        "必需的预取数据 {required}（{how}；无法获得时返回 HTTP 412）；"
+        "labReports（报告上的采集时间、互认标识）与 encounter（就诊类型）可选。",
+    ),
+    "usage.fetch": (
+        "as prefetch, or fhirServer with fhirAuthorization for the service to fetch them",
+        "以预取方式提供，或提供 fhirServer 与 fhirAuthorization 由本服务查询",
+    ),
+    "usage.no_fetch": (
+        "as prefetch: this service does not query the FHIR server",
+        "须以预取方式提供，本服务不访问 FHIR 服务器",
+    ),
+}
 
 # --------------------------------------------------------------------------- explain
 
