@@ -18,14 +18,19 @@ from labrecog.model._decision import (
     set_private,
     set_values,
 )
-from labrecog.words import MESSAGES, Lang, pick
+from labrecog.words import LANGUAGES, MESSAGES, Lang, text
 
 __all__ = ["make_reason", "reason_with_message", "with_test"]
 
-# key -> (code, english template, chinese template), split once at import.
-_TABLE: dict[str, tuple[ReasonCode, str, str]] = {
-    key: (cast(ReasonCode, key.split(".", 1)[0]), en, zh) for key, (en, zh) in MESSAGES.items()
-}
+# key -> (code, template per language), split once at import.
+_TABLE: dict[str, tuple[ReasonCode, dict[str, str]]] = {
+    key: (
+        cast(ReasonCode, key.split(".", 1)[0]),
+        {lang: table.get(f"reason:{key}", text(f"reason:{key}", lang))
+         for lang, table in LANGUAGES.items()},
+    )
+    for key in MESSAGES
+}  # fmt: skip
 # One fields-set shared by every reason we build: all fields are always given, and frozen
 # models never add to it (model_copy copies it first).
 _FIELDS = set(Reason.model_fields)
@@ -70,13 +75,13 @@ def make_reason(
     **params: object,
 ) -> Reason:
     """The reason for message ``key``, its template filled in from ``params``."""
-    code, en, zh = _TABLE[key]
+    code, texts = _TABLE[key]
     obj = _new(Reason)  # as reason_with_message does: most reasons are made here
     set_values(
         obj,
         {
             "code": code,
-            "message": pick(lang, en, zh).format_map(params),
+            "message": texts[lang].format_map(params),
             "result_id": result_id,
             "test": test,
             "flag": flag,

@@ -19,17 +19,15 @@ from labrecog.compile import CompiledRules
 from labrecog.decide import Trace
 from labrecog.model import Case, Decision, DecisionItem, OrderedItem, PriorResult, Reason
 from labrecog.words import (
-    EXPLAIN,
-    SETTING_ZH,
-    STATUS_ZH,
+    LANGUAGES,
     Lang,
     comma,
     format_duration,
     minutes,
     number,
     patient_words,
-    pick,
     say,
+    text,
 )
 
 __all__ = ["STATUS_STYLES", "explanation"]
@@ -67,10 +65,10 @@ class _Words:
         self.lang = lang
 
     def __call__(self, key: str, **params: object) -> str:
-        return say(EXPLAIN, key, self.lang, **params)
+        return say("explain", key, self.lang, **params)
 
     def status(self, status: str) -> Text:
-        word = pick(self.lang, status, f"{status}（{STATUS_ZH[status]}）")
+        word = say("status", status, self.lang)
         return Text(word, style=STATUS_STYLES.get(status, ""))
 
     def sep(self) -> str:
@@ -92,7 +90,7 @@ def _header(case: Case, decision: Decision, rules: CompiledRules, w: _Words, tra
         w("institution"), Text(_institution(inst.id, inst.name, inst.region, inst.level, w))
     )
     setting = case.context.setting
-    setting_text = pick(w.lang, setting, SETTING_ZH.get(setting, setting)) if setting else "—"
+    setting_text = _setting(setting, w.lang) if setting else "—"
     if case.context.department:
         setting_text += f" · {case.context.department}"
     grid.add_row(w("setting"), Text(setting_text))
@@ -290,6 +288,12 @@ def _flags(flags: Sequence[str], rules: CompiledRules, w: _Words) -> str:
         else:
             shown.append(f"{flag} ({exc.name(w.lang)})")
     return w.sep().join(shown)
+
+
+def _setting(setting: str, lang: Lang) -> str:
+    """The setting in the language's words; a setting no table names, as given."""
+    key = f"setting:{setting}"
+    return text(key, lang) if key in LANGUAGES["en"] else setting
 
 
 def _institution(

@@ -37,8 +37,6 @@ from labrecog.fhir import FHIR_FLAG_SYSTEM, FhirCase
 from labrecog.model import Case, Decision, DecisionItem, PriorResult, Reason, ReferenceRange
 from labrecog.server._feedback import IssuedCard
 from labrecog.words import (
-    CARD_TOPIC,
-    CARDS,
     Lang,
     comma,
     format_duration,
@@ -46,8 +44,8 @@ from labrecog.words import (
     minutes_utc,
     number,
     paren,
-    pick,
     say,
+    text,
 )
 
 __all__ = [
@@ -66,7 +64,7 @@ TOPIC_SYSTEM = "https://labrecog.dev/fhir/CodeSystem/card-topic"
 
 
 def _t(key: str, lang: Lang, **params: object) -> str:
-    return say(CARDS, key, lang, **params)
+    return say("card", key, lang, **params)
 
 
 _MD_SPECIAL = frozenset("\\`*_[]<>|~#&!{}")
@@ -167,7 +165,7 @@ class _Context:
         return code
 
     def join(self, parts: Iterable[str]) -> str:
-        return pick(self.lang, ", ", "、").join(parts)
+        return text("punct:enumeration", self.lang).join(parts)
 
     def observation(self, result_id: str | None) -> str:
         if result_id is None:
@@ -188,11 +186,11 @@ class _Context:
         if prior.mark:
             lab += f"{comma(lang)}{_t('mark', lang)} {md(prior.mark)}"
         lines = [
-            f"- {label(CARDS, 'result', lang)} {result}",
-            f"- {label(CARDS, 'collected', lang)} {minutes_utc(collected)}{comma(lang)}"
+            f"- {label('card', 'result', lang)} {result}",
+            f"- {label('card', 'collected', lang)} {minutes_utc(collected)}{comma(lang)}"
             + _t("before", lang, age=age),
-            f"- {label(CARDS, 'lab', lang)} {lab}",
-            f"- {label(CARDS, 'resource', lang)} {md(self.observation(prior.id))}",
+            f"- {label('card', 'lab', lang)} {lab}",
+            f"- {label('card', 'resource', lang)} {md(self.observation(prior.id))}",
         ]
         return lines
 
@@ -222,7 +220,7 @@ class _Context:
             "topic": {
                 "system": TOPIC_SYSTEM,
                 "code": "lab-result-recognition",
-                "display": CARD_TOPIC[self.lang],
+                "display": say("card", "topic", self.lang),
             },
         }
 
@@ -264,10 +262,10 @@ def _waive_card(
     lines = [_t("head.waive", lang, name=md(f"{name} ({item.code})")), ""]
     lines.extend(ctx.prior_lines(prior))
     lines.append(
-        f"- {label(CARDS, 'why', lang)} "
+        f"- {label('card', 'why', lang)} "
         + md(_t("why.text", lang, max_age=item.max_age or "-", source=source))
     )
-    lines.append(f"- {label(CARDS, 'saving', lang)} {item.saving} {ctx.rules.currency}")
+    lines.append(f"- {label('card', 'saving', lang)} {item.saving} {ctx.rules.currency}")
     abnormal = _abnormal(prior)
     if abnormal:
         lines.extend(["", _t("abnormal", lang)])
@@ -363,7 +361,7 @@ def _panel_card(
                 if reason.test == code:
                     lines.append("  " + ctx.reason_line(reason.model_copy(update={"test": None})))
     lines.append("")
-    lines.append(f"{label(CARDS, 'saving', lang)} {item.saving} {ctx.rules.currency}")
+    lines.append(f"{label('card', 'saving', lang)} {item.saving} {ctx.rules.currency}")
     if abnormal:
         lines.extend(["", _t("abnormal", lang)])
     observations = tuple(ctx.observation(w.result_id) for w in waived)

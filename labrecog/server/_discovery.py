@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labrecog.compile import CompiledRules
-from labrecog.words import DISCOVERY, Lang, pick, say
+from labrecog.words import Lang, pick, say
 
 __all__ = [
     "CONSENT",
@@ -158,17 +158,17 @@ def _setting_conditions(rules: CompiledRules) -> list[str]:
 def _description(rules: CompiledRules, lang: Lang, fetch: bool) -> str:
     required = ", ".join(required_prefetch(rules))
     settings = ", ".join(_setting_conditions(rules))
-    text = say(DISCOVERY, "description", lang, id=rules.id, version=rules.version,
+    text = say("discovery", "description", lang, id=rules.id, version=rules.version,
                required=required)  # fmt: skip
     if settings:
-        text += say(DISCOVERY, "description.settings", lang, settings=settings)
-    text += say(DISCOVERY, "description.institution", lang)
-    return text + say(DISCOVERY, "description.fetch" if fetch else "description.no_fetch", lang)
+        text += say("discovery", "description.settings", lang, settings=settings)
+    text += say("discovery", "description.institution", lang)
+    return text + say("discovery", "description.fetch" if fetch else "description.no_fetch", lang)
 
 
 def _usage(rules: CompiledRules, lang: Lang, fetch: bool) -> str:
-    how = say(DISCOVERY, "usage.fetch" if fetch else "usage.no_fetch", lang)
-    return say(DISCOVERY, "usage", lang, required=", ".join(required_prefetch(rules)), how=how)
+    how = say("discovery", "usage.fetch" if fetch else "usage.no_fetch", lang)
+    return say("discovery", "usage", lang, required=", ".join(required_prefetch(rules)), how=how)
 
 
 def discovery_document(rules: CompiledRules, lang: Lang, *, fetch: bool = True) -> dict[str, Any]:

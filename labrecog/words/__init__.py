@@ -1,9 +1,9 @@
 """Every word labrecog shows a person, and how it is formatted: one place, below the checks.
 
-Tables (``MESSAGES`` for reasons, ``CARDS`` and ``EXPLAIN`` for presentations) map a key
-to its English and Chinese text; :func:`say` picks and fills one. Decisions, explanations,
-reports and cards all speak through here, so a third language is one more column of each
-table and its name in :data:`Lang`.
+``LANGUAGES`` holds one table per language, every text under one key
+(``reason:too_old``, ``card:summary.waive``, ``punct:comma``); :func:`say` fills one.
+Decisions, explanations, reports, cards and discovery all speak through here, so a third
+language is one more table and its code in :data:`Lang`.
 """
 
 from __future__ import annotations
@@ -20,17 +20,12 @@ from labrecog.words._format import (
     patient_words,
     pick,
 )
+from labrecog.words._languages import LANGUAGES, text
 from labrecog.words._reasons import MESSAGES
-from labrecog.words._tables import CARD_TOPIC, CARDS, DISCOVERY, EXPLAIN, SETTING_ZH, STATUS_ZH
 
 __all__ = [
-    "CARDS",
-    "CARD_TOPIC",
-    "DISCOVERY",
-    "EXPLAIN",
+    "LANGUAGES",
     "MESSAGES",
-    "SETTING_ZH",
-    "STATUS_ZH",
     "Lang",
     "comma",
     "duration_text",
@@ -43,16 +38,19 @@ __all__ = [
     "patient_words",
     "pick",
     "say",
+    "text",
 ]
 
 
-def say(table: dict[str, tuple[str, str]], key: str, lang: Lang, **params: object) -> str:
-    """The text of ``key`` in ``lang``, filled in from ``params`` (none: as written)."""
-    en, zh = table[key]
-    text = pick(lang, en, zh)
-    return text.format(**params) if params else text
+def say(family: str, key: str, lang: Lang, **params: object) -> str:
+    """The text of ``family:key`` in ``lang``, filled in from ``params`` (none: as written).
+
+    Families: ``reason``, ``card``, ``discovery``, ``explain``, ``status``, ``setting``.
+    """
+    found = text(f"{family}:{key}", lang)
+    return found.format(**params) if params else found
 
 
-def label(table: dict[str, tuple[str, str]], key: str, lang: Lang) -> str:
+def label(family: str, key: str, lang: Lang) -> str:
     """``**Result:**`` / ``**结果：**``: a Markdown label with the language's colon."""
-    return f"**{say(table, key, lang)}{pick(lang, ':', '：')}**"
+    return f"**{say(family, key, lang)}{text('punct:colon', lang)}**"

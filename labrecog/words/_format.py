@@ -9,6 +9,8 @@ import functools
 from datetime import datetime, timedelta
 from typing import Literal
 
+from labrecog.words._languages import text
+
 __all__ = [
     "Lang",
     "comma",
@@ -22,23 +24,23 @@ __all__ = [
     "pick",
 ]
 
-#: The languages of every word table. A third language is one more table of each family
-#: (reasons, cards, explain) and its name here.
+#: The languages of the word tables (``_languages.LANGUAGES``): a third language is one
+#: more table there and its code here.
 Lang = Literal["zh", "en"]
 
 
 def pick(lang: Lang, en: str, zh: str) -> str:
-    """The one place a text is chosen by language."""
+    """Between the two names a rule set gives (``name: {zh, en}``); English otherwise."""
     return zh if lang == "zh" else en
 
 
 def comma(lang: Lang) -> str:
-    return pick(lang, ", ", "，")
+    return text("punct:comma", lang)
 
 
-def paren(text: str, lang: Lang) -> str:
+def paren(inner: str, lang: Lang) -> str:
     """`` (text)`` or ``（text）``."""
-    return pick(lang, f" ({text})", f"（{text}）")
+    return text("punct:paren", lang).format(text=inner)
 
 
 def number(value: float) -> str:
@@ -80,9 +82,11 @@ def duration_text(delta: timedelta) -> str:
 
 def patient_words(sex: str | None, age: int | None, lang: Lang) -> str:
     """ "male, 63 y" / "男，63岁": who the local reference interval was looked up for."""
-    if lang == "zh":
-        sex_text = {"male": "男", "female": "女"}.get(sex or "", "性别未知")
-        age_text = "年龄未知" if age is None else f"{age}岁"
-        return f"{sex_text}，{age_text}"
-    age_en = "age unknown" if age is None else f"{age} y"
-    return f"{sex or 'sex unknown'}, {age_en}"
+    if sex in ("male", "female"):
+        sex_text = text(f"patient:sex.{sex}", lang)
+    elif sex is None:
+        sex_text = text("patient:sex.none", lang)
+    else:
+        sex_text = text("patient:sex.other", lang).format(sex=sex)
+    age_text = text("patient:age.none", lang) if age is None else text("patient:age", lang)
+    return text("patient:both", lang).format(sex=sex_text, age=age_text.format(age=age))

@@ -6,7 +6,36 @@ in ``_format.py``. Presentation code names a key; it never holds a sentence itse
 
 from __future__ import annotations
 
-__all__ = ["CARDS", "CARD_TOPIC", "DISCOVERY", "EXPLAIN", "SETTING_ZH", "STATUS_ZH"]
+__all__ = [
+    "CARDS",
+    "CARD_TOPIC",
+    "DISCOVERY",
+    "EXPLAIN",
+    "PATIENT",
+    "PUNCTUATION",
+    "SETTING_ZH",
+    "STATUS_ZH",
+]
+
+# --------------------------------------------------------------------------- shared
+
+PUNCTUATION: dict[str, tuple[str, str]] = {
+    "comma": (", ", "，"),
+    "enumeration": (", ", "、"),
+    "colon": (":", "："),
+    "paren": (" ({text})", "（{text}）"),
+}
+
+# who a local reference interval was looked up for: "male, 63 y" / "男，63岁"
+PATIENT: dict[str, tuple[str, str]] = {
+    "sex.male": ("male", "男"),
+    "sex.female": ("female", "女"),
+    "sex.none": ("sex unknown", "性别未知"),
+    "sex.other": ("{sex}", "性别未知"),
+    "age": ("{age} y", "{age}岁"),
+    "age.none": ("age unknown", "年龄未知"),
+    "both": ("{sex}, {age}", "{sex}，{age}"),
+}
 
 # --------------------------------------------------------------------------- CDS cards
 
