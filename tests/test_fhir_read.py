@@ -1196,3 +1196,28 @@ def test_the_first_mapped_loinc_is_the_result_s_loinc() -> None:
         prior0(waivable(obs=observation(codings=[*codings[:1], coding("GLU")])))["loinc"]
         == "9999-9"
     )
+
+
+def test_orders_of_two_requisitions_are_one_problem_each_naming_the_first() -> None:
+    b = waivable(service_request("sr-2", [coding("HBA1C")]))
+    find(b, "ServiceRequest", "sr-2")["requisition"]["value"] = "O-2"
+    with pytest.raises(FhirInputError) as info:
+        read(b)
+    [problem] = info.value.problems
+    assert problem.message.startswith("the ServiceRequests belong to different requisitions")
+    assert "(O-1, O-2)" in problem.message
+    assert problem.path == "entry[8].resource.requisition.value"  # sr-2, the one that differs
+
+
+def test_orders_whose_encounters_disagree_on_the_setting_are_a_problem() -> None:
+    other = encounter("IMP", id="enc-2")
+    b = waivable(
+        service_request("sr-2", [coding("HBA1C")], encounter={"reference": "Encounter/enc-2"}),
+        other,
+    )
+    with pytest.raises(FhirInputError) as info:
+        read(b)
+    [problem] = info.value.problems
+    assert "disagree on the setting (outpatient at" in problem.message
+    assert problem.message.endswith("inpatient here)")
+    assert problem.path == "entry[9].resource.class.code"  # enc-2

@@ -309,8 +309,36 @@ def test_demo_rules_refuse_a_negative_glucose() -> None:
 
 
 def test_an_overflowing_conversion_is_implausible(engine: Engine) -> None:
-    entry = one(engine, order(res("O", "GLU", 1.7e308, 21, unit="mg/dL"), tests=("GLU",)), "GLU")
+    """CRP declares no plausible limits: 1.7e308 g/L is infinite in mg/L, never a value."""
+    data = order(res("O", "CRP", 1.7e308, 10, unit="g/L"), tests=("CRP",))
+    entry = one(engine, data, "CRP")
     assert by_result(entry)["O"] == {"implausible_value"}
+    assert "inf" in entry["reasons"][0]["message"]
+
+
+def test_the_trace_records_every_candidates_fate(engine: Engine) -> None:
+    from labrecog import Trace
+
+    data = order(
+        res("NEW", "K", 6.9, 3),
+        res("USED", "K", 4.2, 21),
+        res("OLDER", "K", 4.1, 30),
+        res("URINE", "K", 4.0, 40, specimen="urine"),
+        res("G", "GLU", 5.0, 10),
+        tests=("K", "GLU"),
+    )
+    trace = Trace()
+    engine.evaluate(data, trace=trace)
+    fates = [(c.test, c.result_id, c.verdict) for c in trace.candidates]
+    assert fates == [
+        ("K", "NEW", "rejected"),
+        ("K", "USED", "overridden"),
+        ("K", "OLDER", "overridden"),
+        ("K", "URINE", "rejected"),
+        ("GLU", "G", "used"),
+    ]
+    assert trace.age == 63 and trace.conditions == [(), ()]
+    assert trace.policies[("K", frozenset())].delta_absolute == 1.0
 
 
 # -- 5. superseded only for results that passed every check ---------------------------------

@@ -34,7 +34,6 @@ class NewerConflict(NamedTuple):
     """Why ``newer`` overrides the older results: a message key and its parameters."""
 
     key: str
-    newer: PriorResult
     params: dict[str, str]
 
 
@@ -56,7 +55,7 @@ def newer_conflict(
             key, params = found
             params["newer"] = prior.id
             params["ago"] = duration_text(facts.ordered_at - prior.collected_at)
-            return NewerConflict(key, prior, params)
+            return NewerConflict(key, params)
     return None
 
 
@@ -82,8 +81,8 @@ def _conflict(
         shown_limits = critical_zone(low, high, "")
         params = {"value": shown, "unit": unit, "limits": shown_limits}
         return "newer_result_conflicts.critical", params
-    if used_value is None:
-        return None
+    if used_value is None:  # cannot happen for a result that passed; never waive on it
+        return "newer_result_conflicts.uncomparable", {"why": "the result in use has no value"}
     difference = abs(value - used_value)
     slack = 1e-9 * max(abs(value), abs(used_value), 1.0)
     absolute, relative = policy.delta_absolute, policy.delta_relative
@@ -112,7 +111,8 @@ def _qualitative(
     text = prior.value_text
     if text is None:
         return "newer_result_conflicts.uncomparable", {"why": "no value"}
-    if _class(text, test) != _class(used.value_text or "", test) or _class(text, test) is None:
+    found = _class(text, test)
+    if found is None or found != _class(used.value_text or "", test):
         return "newer_result_conflicts.qualitative", {"text": text, "used": used.value_text or ""}
     return None
 

@@ -178,7 +178,7 @@ def decide_order(facts: CaseFacts, trace: Trace | None = None) -> Decision:
     """The decision for the case ``facts`` describe; ``trace``, if given, records how."""
     rules = facts.rules
     if trace is not None:
-        trace.age, trace.sex = facts.age, facts.sex
+        trace.age = facts.age
         for ordered in facts.case.tests:
             matched = facts.conditions(frozenset(ordered.flags))[0]
             trace.conditions.append(tuple(c.id for c in matched))

@@ -30,9 +30,8 @@ class Candidate:
 class Trace:
     """Filled by :meth:`labrecog.Engine.evaluate` when passed as ``trace=``."""
 
-    #: the patient's age in completed years at the order and sex, as the rules saw them
+    #: the patient's age in completed years at the order, as the rules saw it
     age: int | None = None
-    sex: str | None = None
     #: per ordered line (in order): the ids of the conditions its flags made match
     conditions: list[tuple[str, ...]] = field(default_factory=list)
     #: per (test, item flags) assessed: the effective policy

@@ -99,29 +99,33 @@ def read_requests(st: ReadState, patient: dict[str, Any]) -> Requests:
         st.problem("entry", f"the Bundle holds {what}: there is no order to decide")
     if st.problems:
         raise Stop
-    setting = None
-    if settings:
-        setting, where = settings[0]
-        st.where["context.setting"] = where
-        for value, at in settings[1:]:
-            if value != setting:
-                st.problem(
-                    at,
-                    f"the orders' encounters disagree on the setting "
-                    f"({setting} at {where}, {value} here)",
-                )
-    requisition = None
-    if requisitions:
-        requisition, where = requisitions[0]
-        st.where["order_id"] = where
-        for value, at in requisitions[1:]:
-            if value != requisition:
-                st.problem(
-                    at,
-                    f"the ServiceRequests belong to different requisitions "
-                    f"({requisition}, {value}): one Bundle is one order",
-                )
+    setting = _agreed(
+        st,
+        settings,
+        "context.setting",
+        "the orders' encounters disagree on the setting ({first} at {where}, {other} here)",
+    )
+    requisition = _agreed(
+        st,
+        requisitions,
+        "order_id",
+        "the ServiceRequests belong to different requisitions ({first}, {other}): "
+        "one Bundle is one order",
+    )
     return Requests(tests, times, ordering, setting, requisition)
+
+
+def _agreed(st: ReadState, found: list[tuple[str, str]], field: str, disagree: str) -> str | None:
+    """The one value every order gives (the first's path recorded for ``field``); each
+    order that says otherwise is a problem, worded by ``disagree``."""
+    if not found:
+        return None
+    first, where = found[0]
+    st.where[field] = where
+    for other, at in found[1:]:
+        if other != first:
+            st.problem(at, disagree.format(first=first, where=where, other=other))
+    return first
 
 
 def _order_code(st: ReadState, res: Res, prefix: str) -> str:

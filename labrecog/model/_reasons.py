@@ -26,11 +26,10 @@ __all__ = ["make_reason", "reason_with_message", "with_test"]
 _TABLE: dict[str, tuple[ReasonCode, dict[str, str]]] = {
     key: (
         cast(ReasonCode, key.split(".", 1)[0]),
-        {lang: table.get(f"reason:{key}", text(f"reason:{key}", lang))
-         for lang, table in LANGUAGES.items()},
+        {lang: text(f"reason:{key}", lang) for lang in LANGUAGES},
     )
     for key in MESSAGES
-}  # fmt: skip
+}
 # One fields-set shared by every reason we build: all fields are always given, and frozen
 # models never add to it (model_copy copies it first).
 _FIELDS = set(Reason.model_fields)
@@ -81,7 +80,7 @@ def make_reason(
         obj,
         {
             "code": code,
-            "message": texts[lang].format_map(params),
+            "message": (texts.get(lang) or texts["en"]).format_map(params),
             "result_id": result_id,
             "test": test,
             "flag": flag,
