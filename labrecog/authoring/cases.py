@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 from labrecog._errors import RulesetError, RulesetProblem
 from labrecog.compile import CompiledRules, CTest
 from labrecog.load import (
-    Path,
+    KeyPath,
     Position,
     SourceMap,
     YamlProblem,
@@ -146,7 +146,9 @@ def load_test_file(
     return out
 
 
-def _test(raw: object, path: Path, sm: SourceMap, rules: CompiledRules, filename: str) -> TestCase:
+def _test(
+    raw: object, path: KeyPath, sm: SourceMap, rules: CompiledRules, filename: str
+) -> TestCase:
     where = sm.nearest(path)
     if not isinstance(raw, dict):
         raise CaseError(where, "a test is a mapping with name, case and expect")
@@ -163,7 +165,7 @@ def _test(raw: object, path: Path, sm: SourceMap, rules: CompiledRules, filename
     try:
         case = build_case(spec, rules)
     except _At as exc:
-        at: Path = (*path, "case", *exc.path)
+        at: KeyPath = (*path, "case", *exc.path)
         pos = (sm.key(at) if exc.key else None) or sm.nearest(at)
         raise CaseError(pos, exc.message) from None
     expect = _expectations(raw["expect"], (*path, "expect"), sm)
@@ -172,7 +174,7 @@ def _test(raw: object, path: Path, sm: SourceMap, rules: CompiledRules, filename
 
 
 def _known(
-    raw: Mapping[str, object], allowed: frozenset[str], path: Path, sm: SourceMap, what: str
+    raw: Mapping[str, object], allowed: frozenset[str], path: KeyPath, sm: SourceMap, what: str
 ) -> None:
     for key in raw:
         if key not in allowed:
@@ -180,7 +182,7 @@ def _known(
             raise CaseError(pos, f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}")
 
 
-def _expectations(raw: object, path: Path, sm: SourceMap) -> tuple[Expectation, ...]:
+def _expectations(raw: object, path: KeyPath, sm: SourceMap) -> tuple[Expectation, ...]:
     if not isinstance(raw, dict) or not raw:
         raise CaseError(sm.nearest(path), "expect must map ordered codes to expected outcomes")
     out: list[Expectation] = []
@@ -231,7 +233,7 @@ def _expectations(raw: object, path: Path, sm: SourceMap) -> tuple[Expectation, 
     return tuple(out)
 
 
-def _codes(raw: object, path: Path, sm: SourceMap) -> frozenset[str]:
+def _codes(raw: object, path: KeyPath, sm: SourceMap) -> frozenset[str]:
     if raw is None:
         return frozenset()
     if not isinstance(raw, list):
@@ -249,7 +251,7 @@ def _codes(raw: object, path: Path, sm: SourceMap) -> frozenset[str]:
 class _At(Exception):
     """A builder problem at a path inside the `case:` mapping."""
 
-    def __init__(self, path: Path, message: str, *, key: bool = False) -> None:
+    def __init__(self, path: KeyPath, message: str, *, key: bool = False) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
@@ -316,7 +318,7 @@ def _prior(
     Unit, specimen, method and value default to the catalogue test's unit, first specimen,
     first method and the middle of its reference range (first normal value if qualitative).
     """
-    path: Path = ("priors", i)
+    path: KeyPath = ("priors", i)
     if not isinstance(raw, dict):
         raise _At(path, "a prior is a mapping with at least a code, e.g. {code: GLU, age: 8d}")
     for key in raw:
@@ -399,7 +401,7 @@ def _registry(ident: str, rules: CompiledRules) -> dict[str, Any]:
     return out
 
 
-def _institution(raw: object, rules: CompiledRules, path: Path) -> dict[str, Any]:
+def _institution(raw: object, rules: CompiledRules, path: KeyPath) -> dict[str, Any]:
     """An id names a registry entry (its level and region are filled in); a mapping is as is."""
     if isinstance(raw, dict):
         return copy.deepcopy(raw)
@@ -418,13 +420,13 @@ def _widest_mark(rules: CompiledRules) -> str | None:
     return next(iter(scopes), None)
 
 
-def _list(raw: object, path: Path) -> list[Any]:
+def _list(raw: object, path: KeyPath) -> list[Any]:
     if not isinstance(raw, list):
         raise _At(path, "expected a list")
     return raw
 
 
-def _duration(raw: object, path: Path) -> timedelta:
+def _duration(raw: object, path: KeyPath) -> timedelta:
     """The rule files' own duration syntax (h, d, w), so tests and rules read alike."""
     try:
         return parse_duration(raw)
@@ -432,7 +434,7 @@ def _duration(raw: object, path: Path) -> timedelta:
         raise _At(path, f"a duration is a number with h, d or w (e.g. 8d), not {raw!r}") from None
 
 
-def _when(raw: object, path: Path) -> datetime:
+def _when(raw: object, path: KeyPath) -> datetime:
     if isinstance(raw, datetime):
         value = raw
     elif isinstance(raw, str):

@@ -1,3 +1,5 @@
+"""Step 2 of the pipeline: a validated rule set turned into lookup tables, once."""
+
 from labrecog.compile._compiled import (
     CCondition,
     CException,

@@ -1,3 +1,8 @@
+"""Step 1 of the pipeline: rule files and case text read safely, every problem located.
+
+``KeyPath`` is a YAML key path (``("tests", 3, "unit")``), not a file path.
+"""
+
 from labrecog.load._json_text import loads_strict
 from labrecog.load._ruleset import (
     LoadedRuleset,
@@ -13,8 +18,8 @@ from labrecog.load._schema import (
     TestDef,
     parse_duration,
 )
+from labrecog.load._yaml_source import Path as KeyPath
 from labrecog.load._yaml_source import (
-    Path,
     Position,
     SourceMap,
     YamlProblem,
@@ -23,9 +28,9 @@ from labrecog.load._yaml_source import (
 
 __all__ = [
     "Delta",
+    "KeyPath",
     "LoadedRuleset",
     "Panel",
-    "Path",
     "Policy",
     "Position",
     "RuleFile",
