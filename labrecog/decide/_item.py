@@ -9,7 +9,6 @@ from labrecog.check import (
     NOT_RESULTS,
     CaseFacts,
     Newer,
-    NewerConflict,
     check_indicator,
     check_institution,
     check_plausible,
@@ -85,8 +84,10 @@ def assess_test(
             _trace(trace, test.code, conflicts, ordered, "rejected")
         return TestOutcome(test.code, False, None, tuple(reasons))
     found = newer_conflict(newer, used, used_value, test, policy, facts) if newer else None
-    if found is not None:
-        reasons.append(_overridden(found, used, facts))
+    # One message for every eligible result the newer one overrides, as for superseded.
+    overridden = None if found is None else make_reason(found.key, lang, **found.params).message
+    if overridden is not None:
+        reasons.append(reason_with_message("newer_result_conflicts", overridden, used.id))
     if trace is not None:
         _trace(trace, test.code, conflicts, ordered[: rest - 1], "rejected")
         trace.candidates.append(Candidate(test.code, used.id, "overridden" if found else "used"))
@@ -105,8 +106,8 @@ def assess_test(
             trace.candidates.append(Candidate(test.code, prior.id, verdict))
         if not passed:
             continue
-        if found is not None:
-            reasons.append(_overridden(found, prior, facts))
+        if overridden is not None:
+            reasons.append(reason_with_message("newer_result_conflicts", overridden, prior.id))
             continue
         if superseded is None:
             superseded = make_reason("superseded", lang, used=used.id).message
@@ -159,10 +160,6 @@ def _checks(
     check_value_flags(prior, test, usable, policy, local, facts, reasons)
     check_institution(prior, test, facts, reasons)
     return value, len(reasons) == before
-
-
-def _overridden(found: NewerConflict, prior: PriorResult, facts: CaseFacts) -> Reason:
-    return make_reason(found.key, facts.lang, result_id=prior.id, **found.params)
 
 
 def _unmapped(unmapped: list[PriorResult], used: PriorResult, facts: CaseFacts) -> list[Reason]:
