@@ -10,9 +10,9 @@ waits for ``/healthz``, warms it up, then sends ``--rounds`` waves of ``--concur
 simultaneous order-select calls (examples/cds/order-select.json, each with its own order
 id), one keep-alive connection per simulated client, with a minimal asyncio HTTP/1.1
 client (a full client library would cost more CPU than the server and be what is timed).
-Every answer is checked (HTTP 200, two cards, the delete suggestion names
-ServiceRequest/sr-glu); latency is measured per call, from send to the full body, and
-reported as percentiles. A wave's calls are started together, so at 200
+Every answer is checked (HTTP 200, the summary card and two item cards, the delete
+suggestion names ServiceRequest/sr-glu); latency is measured per call, from send to the
+full body, and reported as percentiles. A wave's calls are started together, so at 200
 the figures include the queueing of 200 requests on one server process.
 """
 
@@ -38,6 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cds" / "order-select.json"
 SERVICE = "labrecog-order-select"
+SUMMARY, ITEM = "lab-order-summary", "lab-result-recognition"  # card topics
 
 
 def free_port() -> int:
@@ -142,9 +143,10 @@ async def call(conn: Connection, body: bytes) -> float:
     elapsed = time.perf_counter() - start
     if status != 200:
         raise SystemExit(f"HTTP {status}: {payload[:300]!r}")
-    cards = json.loads(payload)["cards"]
-    action = cards[0]["suggestions"][0]["actions"][0]
-    if len(cards) != 2 or action["resourceId"] != "ServiceRequest/sr-glu":
+    cards = json.loads(payload)["cards"]  # the order's summary card, then the item cards
+    topics = [c["source"]["topic"]["code"] for c in cards]
+    action = cards[1]["suggestions"][0]["actions"][0] if len(cards) > 1 else {}
+    if topics != [SUMMARY, ITEM, ITEM] or action.get("resourceId") != "ServiceRequest/sr-glu":
         raise SystemExit(f"unexpected answer: {payload[:300]!r}")
     return elapsed
 

@@ -20,7 +20,16 @@ from labrecog._errors import (
 from labrecog.authoring.cases import CaseError
 from labrecog.decide import Trace
 from labrecog.engine import Engine
-from labrecog.model import REASON_CODES, Case, Decision, DecisionItem, PriorResult, Reason
+from labrecog.model import (
+    REASON_CODES,
+    Case,
+    Decision,
+    DecisionItem,
+    PriorResult,
+    Reason,
+    UnreadableProblem,
+    UnreadableResult,
+)
 
 __all__ = [
     "REASON_CODES",
@@ -38,6 +47,8 @@ __all__ = [
     "RulesetProblem",
     "Trace",
     "UnitError",
+    "UnreadableProblem",
+    "UnreadableResult",
     "__version__",
 ]
 

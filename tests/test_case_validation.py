@@ -100,7 +100,7 @@ def refused(data: Any, engine: Engine | None = None) -> InputError:
         (case(prior(shared="yes")), "prior_results[0].shared", "boolean"),
         (case(prior(), authorization__granted=1), "authorization.granted", "boolean"),
         (case(prior(), institution__level=4), "institution.level", "3"),
-        (case(prior(), patient__sex="M"), "patient.sex", "male"),
+        (case(prior(), patient__sex="X"), "patient.sex", "male"),  # M, F, 男, 女 are accepted
         (case(prior(), patient__birth_date="2025-13-01"), "patient.birth_date", "month"),
         (case(prior(), ordered_at=1740879000), "ordered_at", "ISO 8601"),
         (

@@ -742,6 +742,22 @@ ROWS: list[Row] = [
         index=1,
         reasons={"duplicate_order": None},
     ),
+    # An adapter could not read a newer GLU result (issue 11): no waiver on R-1.
+    retest(
+        "unreadable_newer_result",
+        case(
+            prior(),
+            unreadable_results=[
+                {
+                    "id": "U-1",
+                    "loinc": "2345-7",
+                    "collected_at": "2025-03-01T08:00:00+08:00",
+                    "problems": [{"path": "entry[9].resource.performer", "message": "none"}],
+                }
+            ],
+        ),
+        {"unreadable_result": "U-1"},
+    ),
 ]
 
 
@@ -997,7 +1013,7 @@ def zh_engine() -> Engine:
 def test_chinese_messages(zh_engine: Engine) -> None:
     assert zh_engine.lang == "zh"
     old = item(case(prior(**collected(SEVEN_DAYS_AND_1S))), engine=zh_engine)
-    assert old["reasons"][0]["message"] == "采集于开单前 7d 1s，超过互认时效 7d"
+    assert old["reasons"][0]["message"] == "采集于开单前 7天1秒，超过互认时效 7天"
     none = item(case(tests=["GLU"]), engine=zh_engine)
     assert none["reasons"][0]["message"] == "该患者没有可用的 葡萄糖 既往结果"
     emergency = item(case(prior(), context__flags=["emergency"]), engine=zh_engine)

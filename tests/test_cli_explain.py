@@ -68,14 +68,14 @@ def test_chinese_story_shows_glucose_waived_with_its_result() -> None:
     assert "waive" in glucose.split("\n", 3)[2]
     assert "R-88" in glucose
     assert "临夏市人民医院" in glucose
-    assert "开单前 4d 1h 20min" in glucose
+    assert "开单前 4天1小时20分钟" in glucose
     # header: order, patient, ordering institution, rule set short digest
     assert "O-2025-000123" in out
     assert "P-001 · 男，63岁" in out
     assert "兰州大学第二医院 (LZU2)" in out
     assert "demo 2025.1 · sha256:" in out
     # the HbA1c is rejected as too old, with the Chinese message and its source
-    assert "too_old: 采集于开单前 72d" in out
+    assert "too_old: 采集于开单前 72天" in out
     assert "合计节省：5.00 CNY" in out
 
 

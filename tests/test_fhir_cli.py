@@ -35,8 +35,9 @@ def ndjson(*bundles: Any) -> bytes:
 
 
 def three() -> bytes:
-    """A waivable bundle, one whose collection time is not a FHIR dateTime, a line cut short."""
-    bad = waivable(obs=observation(effectiveDateTime="27/02/2025"), id="b-2")
+    """A waivable bundle, one holding another patient's result, a line cut short. (A bad
+    collection time no longer refuses a bundle, issue 11: only that result is lost.)"""
+    bad = waivable(obs=observation(subject={"reference": "Patient/P-2"}), id="b-2")
     find(bad, "ServiceRequest")["requisition"]["value"] = "O-2"
     good = waivable(service_request("sr-2", [coding("HBA1C")]), id="b-3")
     find(good, "ServiceRequest", "sr-1")["requisition"]["value"] = "O-3"
@@ -64,7 +65,7 @@ def test_format_fhir_writes_one_resource_per_line_and_exits_1_on_a_bad_line(
         ).model_validate(r)
     bad = got[1]
     assert bad["extension"][0]["valueInteger"] == 2
-    assert bad["issue"][0]["expression"] == ["Bundle.entry[7].resource.effectiveDateTime"]
+    assert bad["issue"][0]["expression"] == ["Bundle.entry[7].resource.subject"]
     assert bad["issue"][0]["diagnostics"].startswith("line 2: ")
     assert {
         "url": "https://labrecog.dev/fhir/StructureDefinition/order-id",
@@ -86,7 +87,7 @@ def test_input_format_fhir_writes_labrecog_records(tmp_path: Path) -> None:
     assert got[0]["items"][0]["ext"] == {"request": "ServiceRequest/sr-1"}
     assert got[1]["line"] == 2
     assert got[1]["order_id"] == "O-2"
-    assert got[1]["error"]["path"] == "entry[7].resource.effectiveDateTime"
+    assert got[1]["error"]["path"] == "entry[7].resource.subject"
     assert got[2]["line"] == 3
     code, out, _ = run(
         ["evaluate", str(src), "--rules", RULES, "--input-format", "fhir", "--format", "csv", "-q"]

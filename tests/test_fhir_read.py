@@ -78,6 +78,17 @@ def paths(err: FhirInputError) -> list[str]:
     return [p.path for p in err.problems]
 
 
+def unusable(b: dict[str, Any], engine: Engine = ENGINE) -> tuple[list[str], str]:
+    """The problem paths and messages of the one result that could not be read. Changed
+    (issue 11): a bad result used to refuse the Bundle; now only it is lost, named in the
+    case's unreadable_results, and its test is re-tested with ``unreadable_result``."""
+    fc = read(b, engine)
+    [bad] = fc.case.unreadable_results
+    first = engine.evaluate(fc.case).model_dump(mode="json")["items"][0]
+    assert first["status"] == "retest" and "unreadable_result" in reasons(first)
+    return [p.path for p in bad.problems], "; ".join(p.message for p in bad.problems)
+
+
 def prior0(b: dict[str, Any]) -> dict[str, Any]:
     fc = read(b)
     assert len(fc.case.prior_results) == 1
@@ -210,10 +221,10 @@ def test_a_result_of_another_patient_makes_the_case_an_input_error() -> None:
     assert err.order_id == "O-1"
 
 
-def test_a_result_without_subject_is_an_input_error() -> None:
+def test_a_result_without_subject_is_unreadable() -> None:
     b = waivable()
     del find(b, "Observation")["subject"]
-    assert paths(refused(b)) == [f"{OBS}.subject"]
+    assert unusable(b)[0] == [f"{OBS}.subject"]
 
 
 # --------------------------------------------------------------------------- the order
@@ -576,9 +587,14 @@ def test_results_of_tests_the_rule_set_does_not_know_are_not_read() -> None:
     assert [p.id for p in fc.case.prior_results] == ["R-1"]
 
 
-def test_local_codings_naming_different_tests_are_an_input_error() -> None:
+def test_local_codings_naming_different_tests_make_it_unreadable_for_each() -> None:
     b = waivable(obs=observation(codings=[coding("GLU"), coding("K", "http://other.example")]))
-    assert paths(refused(b)) == [f"{OBS}.code"]
+    bad = read(b).case.unreadable_results
+    assert [(u.code, [p.path for p in u.problems]) for u in bad] == [
+        ("GLU", [f"{OBS}.code"]),
+        ("K", [f"{OBS}.code"]),
+    ]
+    assert reasons(item(b)) == {"no_prior", "unreadable_result"}
 
 
 # --------------------------------------------------------------------------- results: value
@@ -685,20 +701,20 @@ def test_a_date_is_read_as_the_earliest_collection_time_it_can_denote() -> None:
     # (tests/test_fhir_realfeeds.py covers years, months, issued and the order's day).
     b = waivable(obs=observation(effectiveDateTime="2025-02-27"))
     assert prior0(b)["collected_at"] == "2025-02-27T00:00:00+14:00"
-    err = refused(waivable(obs=observation(effectiveDateTime="27/02/2025")))
-    assert paths(err) == [f"{OBS}.effectiveDateTime"]
-    assert "date and time" in str(err)
-    err = refused(waivable(obs=observation(effectiveDateTime="2025-02-30")))
-    assert paths(err) == [f"{OBS}.effectiveDateTime"]
-    assert "not a valid date" in str(err)
+    where, why = unusable(waivable(obs=observation(effectiveDateTime="27/02/2025")))
+    assert where == [f"{OBS}.effectiveDateTime"]
+    assert "date and time" in why
+    where, why = unusable(waivable(obs=observation(effectiveDateTime="2025-02-30")))
+    assert where == [f"{OBS}.effectiveDateTime"]
+    assert "not a valid date" in why
 
 
 def test_a_naive_collection_time_needs_a_rule_set_timezone(no_tz_engine: Engine) -> None:
     b = waivable(obs=observation(effectiveDateTime="2025-02-27T08:00:00"))
     assert prior0(b)["collected_at"] == "2025-02-27T08:00:00+08:00"
-    err = refused(b, no_tz_engine)
-    assert paths(err) == [f"{OBS}.effectiveDateTime"]
-    assert "no UTC offset" in str(err)
+    where, why = unusable(b, no_tz_engine)
+    assert where == [f"{OBS}.effectiveDateTime"]
+    assert "no UTC offset" in why
 
 
 def test_without_effective_the_specimen_collection_time_is_used() -> None:
@@ -707,16 +723,15 @@ def test_without_effective_the_specimen_collection_time_is_used() -> None:
     assert prior0(b)["collected_at"] == "2025-02-27T07:50:00+08:00"
 
 
-def test_without_any_collection_time_it_is_an_input_error() -> None:
-    err = refused(waivable(obs=observation(effectiveDateTime=None)))
-    assert paths(err) == [f"{OBS}.effective[x]"]
+def test_without_any_collection_time_it_is_unreadable() -> None:
+    assert unusable(waivable(obs=observation(effectiveDateTime=None)))[0] == [f"{OBS}.effective[x]"]
     timing = observation(effectiveDateTime=None, effectiveTiming={"event": ["2025-02-27"]})
-    assert paths(refused(waivable(obs=timing))) == [f"{OBS}.effectiveTiming"]
+    assert unusable(waivable(obs=timing))[0] == [f"{OBS}.effectiveTiming"]
 
 
-def test_issued_before_collection_is_an_input_error() -> None:
+def test_issued_before_collection_is_unreadable() -> None:
     b = waivable(obs=observation(issued="2025-02-27T07:00:00+08:00"))
-    assert paths(refused(b)) == [f"{OBS}.issued"]
+    assert unusable(b)[0] == [f"{OBS}.issued"]
 
 
 def test_a_result_collected_after_the_order_is_not_a_prior() -> None:
@@ -769,15 +784,15 @@ def test_several_normal_ranges_are_ambiguous_and_none_is_used() -> None:
     assert reasons(item(b)) == {"reference_range_missing"}
 
 
-def test_reference_range_bounds_in_different_units_are_an_input_error() -> None:
+def test_reference_range_bounds_in_different_units_make_it_unreadable() -> None:
     obs = observation()
     obs["referenceRange"][0]["high"] = quantity(110, "mg/dL", ucum="mg/dL")
-    assert paths(refused(waivable(obs=obs))) == [f"{OBS}.referenceRange[0].high"]
+    assert unusable(waivable(obs=obs))[0] == [f"{OBS}.referenceRange[0].high"]
 
 
 def test_reference_range_low_above_high_is_named_by_fhir_path() -> None:
     b = waivable(obs=observation(low=7.0, high=6.1))
-    assert paths(refused(b)) == [f"{OBS}.referenceRange[0]"]
+    assert unusable(b)[0] == [f"{OBS}.referenceRange[0]"]
 
 
 # --------------------------------------------------------------------------- performer
@@ -829,25 +844,25 @@ def test_the_first_organization_among_performers_is_the_lab() -> None:
     assert prior0(b)["institution"]["id"] == "LXRM"
 
 
-def test_performers_naming_different_labs_are_an_input_error() -> None:
+def test_performers_naming_different_labs_make_it_unreadable() -> None:
     b = waivable(lzu2())
     find(b, "Observation")["performer"] = [
         {"reference": "Organization/org-lxrm"},
         {"reference": "Organization/org-lzu2"},
     ]
-    err = refused(b)
-    assert paths(err) == [f"{OBS}.performer"]
-    assert "different laboratories" in str(err)
+    where, why = unusable(b)
+    assert where == [f"{OBS}.performer"]
+    assert "different laboratories" in why
 
 
-def test_an_unknown_performer_is_an_input_error() -> None:
+def test_an_unknown_performer_makes_it_unreadable() -> None:
     b = drop(waivable(), "Organization", "org-lxrm")
-    err = refused(b)
-    assert paths(err) == ["entry[6].resource.performer"]  # one entry fewer
-    assert "no performing laboratory" in str(err)
+    where, why = unusable(b)
+    assert where == ["entry[6].resource.performer"]  # one entry fewer
+    assert "no performing laboratory" in why
     b = waivable()
     find(b, "Observation")["performer"] = [{"reference": "Practitioner/tech-1"}]
-    assert paths(refused(b)) == [f"{OBS}.performer"]
+    assert unusable(b)[0] == [f"{OBS}.performer"]
 
 
 def test_region_from_an_address_extension() -> None:
@@ -881,7 +896,7 @@ def test_a_bad_level_is_named_by_its_extension() -> None:
         "url": "https://labrecog.dev/fhir/StructureDefinition/institution-level",
         "valueInteger": 5,
     }
-    assert paths(refused(b)) == ["entry[2].resource.extension[1].valueInteger"]
+    assert unusable(b)[0] == ["entry[2].resource.extension[1].valueInteger"]
 
 
 # --------------------------------------------------------------------------- status, mark ...
@@ -898,8 +913,8 @@ def test_amended_and_corrected_results_are_used(status: str) -> None:
     assert item(waivable(obs=observation(status=status)))["status"] == "waive"
 
 
-def test_a_result_without_status_is_an_input_error() -> None:
-    assert paths(refused(waivable(obs=observation(status=None)))) == [f"{OBS}.status"]
+def test_a_result_without_status_is_unreadable() -> None:
+    assert unusable(waivable(obs=observation(status=None)))[0] == [f"{OBS}.status"]
 
 
 def test_the_recognition_mark_extension() -> None:
@@ -1114,10 +1129,13 @@ def test_requests_of_different_requisitions_are_an_input_error() -> None:
 
 def test_problems_are_collected_not_stopped_at_the_first() -> None:
     b = waivable(obs=observation(effectiveDateTime="27/02/2025", status=None))
-    err = refused(b)
-    assert set(paths(err)) == {f"{OBS}.status"}  # the reader's own problems come first
+    assert unusable(b)[0] == [f"{OBS}.status"]  # the reader's own problems come first
     b = waivable(obs=observation(effectiveDateTime="27/02/2025", issued="27/02/2025"))
-    assert set(paths(refused(b))) == {f"{OBS}.effectiveDateTime", f"{OBS}.issued"}
+    assert set(unusable(b)[0]) == {f"{OBS}.effectiveDateTime", f"{OBS}.issued"}
+    b = waivable()
+    find(b, "Observation")["subject"] = {"reference": "Patient/P-2"}
+    find(b, "Consent")["patient"] = {"reference": "Patient/P-2"}
+    assert paths(refused(b)) == ["entry[4].resource.patient", f"{OBS}.subject"]
 
 
 def test_an_organization_reference_that_does_not_resolve_for_the_requester() -> None:
@@ -1175,9 +1193,10 @@ def test_reference_cycles_end() -> None:
     b = observation(
         "B", [coding("1742-6", LOINC)], performer=None, hasMember=[{"reference": "Observation/A"}]
     )
-    assert paths(refused(waivable(a, b))) == [
-        "entry[8].resource.performer",
-        "entry[9].resource.performer",
+    bad = read(waivable(a, b)).case.unreadable_results
+    assert [[p.path for p in u.problems] for u in bad] == [
+        ["entry[8].resource.performer"],
+        ["entry[9].resource.performer"],
     ]
     role = {
         "resourceType": "PractitionerRole",

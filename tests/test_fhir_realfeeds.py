@@ -373,9 +373,12 @@ def test_an_unmapped_result_never_refuses_the_bundle() -> None:
     assert got["N-7"]["value_text"] == "see report"
     assert dict(fc.observations) == {"R-1": "Observation/R-1", "N-7": "Observation/N-7"}
     assert items(b)["GLU"]["result_id"] == "R-1"
-    # The same defects in a mapped result still refuse the bundle, naming the element.
-    err = _refused(waivable(observation("R-2", performer=None)))
-    assert [p.path for p in err.problems] == ["entry[8].resource.performer"]
+    # The same defects in a mapped result make it unreadable, naming the element (changed
+    # by issue 11: they used to refuse the bundle); another patient's result still does.
+    [bad] = read(waivable(observation("R-2", performer=None))).case.unreadable_results
+    assert [p.path for p in bad.problems] == ["entry[8].resource.performer"]
+    err = _refused(waivable(observation("R-2", subject={"reference": "Patient/P-2"})))
+    assert [p.path for p in err.problems] == ["entry[8].resource.subject"]
 
 
 def _refused(b: dict[str, Any], engine: Engine = ENGINE) -> FhirInputError:
@@ -532,7 +535,9 @@ def test_a_date_only_result_of_the_order_s_day_is_not_used_unless_reported_befor
 
 
 @pytest.mark.parametrize("value", ["2025-02-30", "2025-13", "0000"])
-def test_a_partial_time_that_is_not_a_date_is_an_input_error(value: str) -> None:
-    err = _refused(waivable(obs=observation(effectiveDateTime=value)))
-    assert [p.path for p in err.problems] == [f"{OBS}.effectiveDateTime"]
-    assert "not a valid date" in str(err)
+def test_a_partial_time_that_is_not_a_date_makes_the_result_unreadable(value: str) -> None:
+    # Changed by issue 11: it used to refuse the bundle.
+    [bad] = read(waivable(obs=observation(effectiveDateTime=value))).case.unreadable_results
+    assert [p.path for p in bad.problems] == [f"{OBS}.effectiveDateTime"]
+    assert "not a valid date" in bad.problems[0].message
+    assert bad.collected_at is None

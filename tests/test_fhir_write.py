@@ -157,15 +157,17 @@ def test_the_answer_is_deterministic() -> None:
 
 
 def test_operation_outcome_from_an_input_error_names_every_path() -> None:
-    b = waivable(obs=observation(effectiveDateTime="27/02/2025", issued="27/02/2025"))
+    # Another patient's consent and result (a bad result alone is no input error: issue 11).
+    b = waivable(obs=observation(subject={"reference": "Patient/P-2"}))
+    find(b, "Consent")["patient"] = {"reference": "Patient/P-2"}
     with pytest.raises(FhirInputError) as info:
         read_bundle(b, ENGINE)
     oo = operation_outcome(info.value, 17)
     OperationOutcome.model_validate(oo)
     assert oo["extension"][0] == {"url": EXT_LINE, "valueInteger": 17}
     assert [i["expression"] for i in oo["issue"]] == [
-        ["Bundle.entry[7].resource.effectiveDateTime"],
-        ["Bundle.entry[7].resource.issued"],
+        ["Bundle.entry[4].resource.patient"],
+        ["Bundle.entry[7].resource.subject"],
     ]
     assert all(i["severity"] == "error" and i["code"] == "invalid" for i in oo["issue"])
     assert oo["issue"][0]["diagnostics"].startswith("line 17: ")

@@ -32,7 +32,10 @@ def _org(request: dict[str, Any], org_id: str) -> dict[str, Any]:
 def test_cards_speak_the_engines_language(tmp_path: Any) -> None:
     store = SQLiteFeedbackStore(tmp_path / "zh.sqlite3")
     app = create_app(
-        Engine.from_path(DEMO, lang="zh"), feedback_store=store, institution=INSTITUTION
+        Engine.from_path(DEMO, lang="zh"),
+        feedback_store=store,
+        institution=INSTITUTION,
+        cards="items",
     )
     with extra_server(app) as url:
         response = httpx.post(f"{url}/cds-services/{SELECT}", json=example_request(), timeout=30)

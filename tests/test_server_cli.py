@@ -68,8 +68,10 @@ def test_serve_answers_the_documented_example(tmp_path: Path) -> None:
         )
         assert response.status_code == 200
         cards = response.json()["cards"]
-        assert len(cards) == 2
-        assert cards[0]["suggestions"][0]["actions"][0]["resourceId"] == "ServiceRequest/sr-glu"
+        # the default card set: the order's summary card, then one card per recognised item
+        topics = [c["source"]["topic"]["code"] for c in cards]
+        assert topics == ["lab-order-summary", *["lab-result-recognition"] * 2]
+        assert cards[1]["suggestions"][0]["actions"][0]["resourceId"] == "ServiceRequest/sr-glu"
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=20)

@@ -172,7 +172,12 @@ class _BrokenStore:
 
 
 def test_internal_errors_are_500_without_stack_trace_or_values() -> None:
-    app = create_app(Engine.from_path(DEMO), feedback_store=_BrokenStore(), institution=INSTITUTION)
+    app = create_app(
+        Engine.from_path(DEMO),
+        feedback_store=_BrokenStore(),
+        institution=INSTITUTION,
+        cards="items",
+    )
     feedback = {
         "feedback": [
             {"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2025-03-02T01:00:00Z"}

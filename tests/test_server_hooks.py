@@ -213,7 +213,10 @@ def test_null_prefetch_means_no_data(client: httpx.Client) -> None:
     assert post(client, SELECT, request).json() == {"cards": []}
     request = example_request()
     request["prefetch"]["consent"] = None  # no consent: rules/demo waives nothing
-    assert post(client, SELECT, request).json() == {"cards": []}
+    cards = post(client, SELECT, request).json()["cards"]
+    # no item card, only the notice that the patient's authorisation is missing
+    assert [c["source"]["topic"]["code"] for c in cards] == ["patient-authorization"]
+    assert "suggestions" not in cards[0]
 
 
 def test_paginated_results_are_used_as_given(client: httpx.Client) -> None:

@@ -44,7 +44,9 @@ def test_cards_and_feedback_go_to_postgresql(schema_url: str) -> None:
     psycopg = pytest.importorskip("psycopg")
     store = open_feedback_store(schema_url)
     assert isinstance(store, PostgresFeedbackStore)
-    app = create_app(Engine.from_path(DEMO), feedback_store=store, institution=INSTITUTION)
+    app = create_app(
+        Engine.from_path(DEMO), feedback_store=store, institution=INSTITUTION, cards="items"
+    )
     try:
         with extra_server(app) as url:
             for _ in range(2):  # the same order twice: the card rows are updated, not doubled

@@ -128,7 +128,15 @@ def _start() -> LiveServer:
     logger = logging.getLogger("labrecog.server")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    app = create_app(engine, feedback_store=store, institution=INSTITUTION, max_body_bytes=MAX_BODY)
+    # Item cards only: these modules test the per-item cards; the default set (the order's
+    # summary card first, then the items) is tested in test_server_summary.py.
+    app = create_app(
+        engine,
+        feedback_store=store,
+        institution=INSTITUTION,
+        max_body_bytes=MAX_BODY,
+        cards="items",
+    )
     url, server, thread = serve_in_thread(app)
     return LiveServer(url, db_path, engine, handler, server, thread, store)
 

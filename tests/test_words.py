@@ -11,7 +11,8 @@ def test_every_language_table_has_every_key() -> None:
     keys = {lang: set(table) for lang, table in LANGUAGES.items()}
     assert keys["en"] == keys["zh"]
     assert {k.split(":", 1)[0] for k in keys["en"]} == {
-        "reason", "card", "discovery", "explain", "patient", "punct", "status", "setting"
+        "reason", "card", "discovery", "explain", "patient", "punct", "status", "setting",
+        "report", "test", "source", "input",
     }  # fmt: skip
 
 

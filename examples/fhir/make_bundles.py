@@ -23,7 +23,10 @@ Line 3  a ``transaction`` with ``urn:uuid:`` references, an inpatient on the ren
         not the display ``mg/dl``). The Consent permits, but a nested deny withholds the
         freshest glucose, which therefore appears nowhere in the answer.
 Line 4  an emergency (急诊, flag ``emergency`` in ServiceRequest.reasonCode): re-test all.
-Line 5  bad: a collection period without a start; one OperationOutcome names the path.
+Line 5  line 1 plus yesterday's point-of-care glucose, which names no laboratory (no
+        performer, no encounter): it cannot be read, so it is not used, and the glucose is
+        not waived on the older R-88 either (``unreadable_result`` names the result and the
+        FHIR path); HbA1c and the liver panel are decided as in line 1.
 Line 6  bad: a result of another patient in the bundle (mixed-up patients).
 """
 
@@ -558,13 +561,22 @@ BUNDLES.append(
     )
 )
 
-# Line 5: a collection period without a start says when collection ended, not when the
-# specimen was taken.
-bad_date = json.loads(json.dumps(BUNDLES[3][0]))
-bad_date["id"] = "b-031"
-del bad_date["entry"][-1]["resource"]["effectiveDateTime"]
-bad_date["entry"][-1]["resource"]["effectivePeriod"] = {"end": "2025-03-03T08:00:00+08:00"}
-BUNDLES.append((bad_date, "entry[8].resource.effectivePeriod"))
+# Line 5: a result that cannot be read costs only its own test the waiver (issue 11).
+poct = json.loads(json.dumps(BUNDLES[0][0]))
+poct["id"] = "b-005"
+poct["entry"].append(
+    {
+        "fullUrl": "http://fhir.example.cn/Observation/POC-7",
+        "resource": obs(
+            "POC-7",
+            lab("2345-7"),
+            P1,
+            quantity(7.9, "mmol/L", "mmol/L"),
+            effectiveDateTime="2025-03-01T16:20:00+08:00",
+        ),
+    }
+)
+BUNDLES.append((poct, ["retest", "retest", "retest"]))
 
 # Line 6: somebody else's result in the bundle.
 mixed = json.loads(json.dumps(BUNDLES[0][0]))

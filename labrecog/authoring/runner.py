@@ -19,6 +19,7 @@ from labrecog.authoring.cases import CaseError, Expectation, TestCase, load_test
 from labrecog.decide import Trace
 from labrecog.engine import Engine
 from labrecog.model import REASON_CODES, Case, Decision, DecisionItem
+from labrecog.words import Lang, say, text
 
 __all__ = [
     "ACTUAL_SUFFIX",
@@ -51,13 +52,25 @@ class Failure:
     code: str
     differences: tuple[str, ...]
     reasons: str
+    lang: Lang = "en"
 
     def __str__(self) -> str:
-        tail = f" (reasons: {self.reasons})" if self.reasons else " (no reasons)"
-        return (
-            f"{self.file}:{self.line}: test {self.test}: {self.code}: "
-            + "; ".join(self.differences)
-            + tail
+        lang = self.lang
+        tail = (
+            say("test", "reasons", lang, reasons=self.reasons)
+            if self.reasons
+            else say("test", "no_reasons", lang)
+        )
+        return say(
+            "test",
+            "failure",
+            lang,
+            file=self.file,
+            line=self.line,
+            test=self.test,
+            code=self.code,
+            differences=text("punct:semicolon", lang).join(self.differences),
+            tail=tail,
         )
 
 
@@ -118,8 +131,11 @@ def load_tests(engine: Engine, files: Iterable[Path]) -> list[TestCase]:
     return out
 
 
-def run_tests(engine: Engine, tests: Iterable[TestCase], pattern: str | None = None) -> RunResult:
-    """Evaluate each selected test; a case the engine refuses is a test-file error."""
+def run_tests(
+    engine: Engine, tests: Iterable[TestCase], pattern: str | None = None, lang: Lang = "en"
+) -> RunResult:
+    """Evaluate each selected test; a case the engine refuses is a test-file error.
+    ``lang``: the language of failures and of the reasons they quote."""
     rules = engine.rules
     coverage = Coverage(
         defined={
@@ -140,12 +156,14 @@ def run_tests(engine: Engine, tests: Iterable[TestCase], pattern: str | None = N
         try:
             valid = engine.validate_case(test.case)
             trace = Trace()
-            decision = engine.evaluate(valid, lang="en", trace=trace)
+            decision = engine.evaluate(valid, lang=lang, trace=trace)
         except InputError as exc:
-            raise CaseError(test.case_at, f"test {test.name}: invalid case: {exc}") from None
+            error = say("test", "invalid_case", lang, test=test.name, error=exc)
+            raise CaseError(test.case_at, error) from None
         _exercise(coverage, engine, valid, decision, trace)
         outcomes.append((test, decision))
-        found = [f for f in (_compare(test, e, decision) for e in test.expect) if f is not None]
+        compared = (_compare(test, e, decision, lang) for e in test.expect)
+        found = [f for f in compared if f is not None]
         failures.extend(found)
         if not found:
             passed += 1
@@ -224,31 +242,34 @@ def _item(decision: Decision, exp: Expectation) -> DecisionItem | None:
     return same[exp.occurrence - 1] if len(same) >= exp.occurrence else None
 
 
-def _compare(test: TestCase, exp: Expectation, decision: Decision) -> Failure | None:
+def _compare(
+    test: TestCase, exp: Expectation, decision: Decision, lang: Lang = "en"
+) -> Failure | None:
     name = exp.code if exp.occurrence == 1 else f"{exp.code}#{exp.occurrence}"
     item = _item(decision, exp)
     if item is None:
         ordered = ", ".join(i.code for i in decision.items)
-        return Failure(
-            test.file, exp.line, test.name, name, (f"not in the decision ({ordered})",), ""
-        )
+        missing = say("test", "missing_item", lang, ordered=ordered)
+        return Failure(test.file, exp.line, test.name, name, (missing,), "", lang)
     diffs: list[str] = []
+
+    def differs(key: str, expected: object, got: object) -> None:
+        diffs.append(say("test", key, lang, expected=expected, got=got))
+
     if exp.status is not None and exp.status != item.status:
-        diffs.append(f"expected status {exp.status}, got {item.status}")
+        differs("status", exp.status, item.status)
     got = {r.code for r in item.reasons}
     if exp.reasons is not None and exp.reasons != got:
-        diffs.append(f"expected reasons {_set(exp.reasons)}, got {_set(got)}")
+        differs("reasons_exact", _set(exp.reasons), _set(got))
     if exp.reasons_include - got:
-        diffs.append(
-            f"expected reasons to include {_set(exp.reasons_include - got)}, got {_set(got)}"
-        )
+        differs("reasons_include", _set(exp.reasons_include - got), _set(got))
     if exp.check_result_id and exp.result_id != item.result_id:
-        diffs.append(f"expected result_id {exp.result_id}, got {item.result_id}")
+        differs("result_id", exp.result_id, item.result_id)
     if exp.saving is not None and not _same_amount(exp.saving, item.saving):
-        diffs.append(f"expected saving {exp.saving}, got {item.saving}")
+        differs("saving", exp.saving, item.saving)
     if not diffs:
         return None
-    return Failure(test.file, exp.line, test.name, name, tuple(diffs), explain(item))
+    return Failure(test.file, exp.line, test.name, name, tuple(diffs), explain(item), lang)
 
 
 def explain(item: DecisionItem) -> str:

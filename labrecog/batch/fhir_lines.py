@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from labrecog._errors import InputError
-from labrecog.batch.records import internal_error_record, parse_json_line
+from labrecog.batch.records import error_record, internal_error_record, parse_json_line
 from labrecog.engine import Engine
 from labrecog.fhir import FhirInputError, guidance_response, operation_outcome, read_bundle
 from labrecog.fhir._strict import validate_bundle
@@ -33,7 +33,7 @@ def evaluate_bundle_line(
         record = decision.model_dump(mode="json")
         return record, guidance_response(decision, fhir_case) if fhir_out else record
     except InputError as exc:
-        record = exc.to_record(line_no)
+        record = error_record(exc, line_no, engine.lang)
         return record, operation_outcome(exc, line_no) if fhir_out else record
     except Exception as exc:  # one bad bundle must not stop a batch
         record = internal_error_record(line_no, exc)

@@ -12,7 +12,7 @@ import orjson
 
 from labrecog.batch.records import internal_error_record
 
-__all__ = ["CSV_COLUMNS", "Format", "csv_header", "encoder"]
+__all__ = ["CSV_COLUMNS", "UTF8_BOM", "Format", "csv_header", "encoder"]
 
 Format = Literal["jsonl", "csv", "fhir"]
 
@@ -78,8 +78,14 @@ def _fhir(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
     return b"".join(out)
 
 
-def csv_header() -> bytes:
-    return (",".join(CSV_COLUMNS) + "\n").encode("utf-8")
+#: The UTF-8 byte-order mark: Excel on Chinese Windows reads a CSV file without it in the
+#: ANSI code page (GBK), so 临夏市人民医院 comes out garbled; with it, as UTF-8.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def csv_header(*, bom: bool = False) -> bytes:
+    """The header row; ``bom``: preceded by the UTF-8 byte-order mark, for Excel."""
+    return (UTF8_BOM if bom else b"") + (",".join(CSV_COLUMNS) + "\n").encode("utf-8")
 
 
 def encoder(fmt: Format) -> Callable[[Iterable[tuple[int, dict[str, Any]]]], bytes]:

@@ -38,10 +38,11 @@ from pydantic import ValidationError
 
 from labrecog._errors import InputError
 from labrecog.batch.io import numbered_lines, open_input
-from labrecog.batch.records import parse_json_line
+from labrecog.batch.records import input_message, parse_json_line, results_error_record
 from labrecog.engine import input_error
 from labrecog.load import loads_strict
 from labrecog.model import PriorResult
+from labrecog.words import Lang, input_text
 
 __all__ = [
     "MEMORY_LIMIT",
@@ -62,16 +63,6 @@ MEMORY_LIMIT: Final = 256 * 2**20
 
 _BATCH_ROWS: Final = 10_000
 _GZIP_MAGIC: Final = b"\x1f\x8b"
-
-
-def results_error_record(line_no: int, code: str, message: str, path: str) -> dict[str, Any]:
-    """PRODUCT.md §5 error record plus ``source``: it names a results line, not an order."""
-    return {
-        "line": line_no,
-        "source": "results",
-        "order_id": None,
-        "error": {"code": code, "message": message, "path": path},
-    }
 
 
 class _MemoryStore:
@@ -201,6 +192,7 @@ class ResultIndex:
         on_error: ErrorSink,
         index: Literal["memory", "sqlite"] = "memory",
         tmp_dir: str | Path | None = None,
+        lang: Lang = "en",
     ) -> ResultIndex:
         """Index numbered results lines; ``timezone`` must be the rule set's (naive times).
 
@@ -215,7 +207,7 @@ class ResultIndex:
         rows = errors = 0
         try:
             for line_no, raw in lines:
-                patient_id, body, record = _check(line_no, raw, context)
+                patient_id, body, record = _check(line_no, raw, context, lang)
                 if record is not None:
                     errors += 1
                     on_error(record)
@@ -242,6 +234,7 @@ class ResultIndex:
         index: IndexKind = "auto",
         memory_limit: int = MEMORY_LIMIT,
         tmp_dir: str | Path | None = None,
+        lang: Lang = "en",
     ) -> ResultIndex:
         """Index a results file (``-`` is stdin; gzip by magic bytes)."""
         kind = _choose(path, memory_limit) if index == "auto" else index
@@ -252,6 +245,7 @@ class ResultIndex:
                 on_error=on_error,
                 index=kind,
                 tmp_dir=tmp_dir,
+                lang=lang,
             )
 
     @property
@@ -308,7 +302,7 @@ def _choose(path: str, memory_limit: int) -> Literal["memory", "sqlite"]:
 
 
 def _check(
-    line_no: int, raw: bytes, context: dict[str, Any]
+    line_no: int, raw: bytes, context: dict[str, Any], lang: Lang = "en"
 ) -> tuple[str | None, bytes | None, dict[str, Any] | None]:
     """(patient id, JSON text, error record or None). Never raises for a bad line.
 
@@ -319,15 +313,16 @@ def _check(
     try:
         obj = parse_json_line(text)
     except InputError as exc:
-        return None, None, results_error_record(line_no, exc.code, str(exc), exc.path)
+        message = input_message(exc, lang)
+        return None, None, results_error_record(line_no, exc.code, message, exc.path)
     if not isinstance(obj, dict):
-        message = "a prior result must be a JSON object"
+        message = input_text("a prior result must be a JSON object", lang)
         return None, None, results_error_record(line_no, "invalid_input", message, "")
     try:
         result = PriorResult.model_validate(obj, context=context)
     except ValidationError as exc:
         error = input_error(exc, obj)
-        record = results_error_record(line_no, error.code, str(error), error.path)
+        record = results_error_record(line_no, error.code, input_message(error, lang), error.path)
     except Exception as exc:  # one bad line must not stop the batch
         message = f"{type(exc).__name__}: {exc}"
         record = results_error_record(line_no, "internal_error", message, "")

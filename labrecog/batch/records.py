@@ -9,8 +9,17 @@ import orjson
 from labrecog._errors import InputError, InputProblem
 from labrecog.engine import Engine
 from labrecog.load import loads_strict
+from labrecog.words import Lang, input_text, text
 
-__all__ = ["bad_utf8", "evaluate_line", "internal_error_record", "parse_json_line"]
+__all__ = [
+    "bad_utf8",
+    "error_record",
+    "evaluate_line",
+    "input_message",
+    "internal_error_record",
+    "parse_json_line",
+    "results_error_record",
+]
 
 
 def evaluate_line(engine: Engine, line_no: int, raw: bytes) -> dict[str, Any]:
@@ -19,9 +28,30 @@ def evaluate_line(engine: Engine, line_no: int, raw: bytes) -> dict[str, Any]:
         decision = engine.evaluate(parse_json_line(raw))
         return decision.model_dump(mode="json")
     except InputError as exc:
-        return exc.to_record(line_no)
+        return error_record(exc, line_no, engine.lang)
     except Exception as exc:  # one bad case must not stop a batch
         return internal_error_record(line_no, exc)
+
+
+def error_record(exc: InputError, line_no: int | None, lang: Lang) -> dict[str, Any]:
+    """``exc.to_record`` with the message in ``lang`` (the reasons' language); the code
+    and the path are the same in every language."""
+    record = exc.to_record(line_no)
+    if lang == "en":
+        return record
+    error = {"code": exc.code, "message": input_message(exc, lang), "path": exc.path}
+    return {**record, "error": error}
+
+
+def input_message(exc: InputError, lang: Lang) -> str:
+    """What ``str(exc)`` says, each problem's message in ``lang`` beside its path."""
+    if lang == "en" or not exc.problems:
+        return str(exc)
+    colon = text("punct:colon", lang)
+    return text("punct:semicolon", lang).join(
+        f"{p.path}{colon}{input_text(p.message, lang)}" if p.path else input_text(p.message, lang)
+        for p in exc.problems
+    )
 
 
 def parse_json_line(raw: bytes) -> Any:
@@ -54,3 +84,13 @@ def bad_utf8(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return True
     return False
+
+
+def results_error_record(line_no: int, code: str, message: str, path: str) -> dict[str, Any]:
+    """PRODUCT.md §5 error record plus ``source``: it names a results line, not an order."""
+    return {
+        "line": line_no,
+        "source": "results",
+        "order_id": None,
+        "error": {"code": code, "message": message, "path": path},
+    }

@@ -1,5 +1,12 @@
 """Step 3 of the pipeline: the checks a lab doctor makes on each candidate prior result."""
 
+from labrecog.check._authorization import (
+    check_authorization,
+    covers,
+    limits_results,
+    uncovered,
+    within,
+)
 from labrecog.check._facts import CaseFacts
 from labrecog.check._identity import (
     Index,
@@ -24,6 +31,7 @@ from labrecog.check._status import (
     check_status,
 )
 from labrecog.check._timing import check_time
+from labrecog.check._unreadable import check_unreadable, index_unreadable
 
 __all__ = [
     "NOT_RESULTS",
@@ -32,14 +40,21 @@ __all__ = [
     "Index",
     "Newer",
     "NewerConflict",
+    "check_authorization",
     "check_indicator",
     "check_institution",
     "check_plausible",
     "check_reference_range",
     "check_status",
     "check_time",
+    "check_unreadable",
     "check_value_flags",
+    "covers",
     "freshness",
     "index_priors",
+    "index_unreadable",
+    "limits_results",
     "newer_conflict",
+    "uncovered",
+    "within",
 ]

@@ -84,8 +84,18 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
     show_default=True,
     help="Worker processes.",
 )
+@click.option(
+    "--csv-bom",
+    is_flag=True,
+    help="With --format csv: start with a UTF-8 byte-order mark, so that Excel (Chinese "
+    "Windows) reads the file as UTF-8.",
+)
 @click.option("--summary-json", type=click.Path(dir_okay=False), help="Write the summary here.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of reason messages.")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    help="Language of reason and input-error messages (default: the rule set's language).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def evaluate(
     cases: str | None,
@@ -98,6 +108,7 @@ def evaluate(
     source: Source | None,
     strict_fhir: bool,
     jobs: int,
+    csv_bom: bool,
     summary_json: str | None,
     lang: Lang | None,
     quiet: bool,
@@ -119,6 +130,8 @@ def evaluate(
         raise click.UsageError("--results needs --orders")
     if orders == "-" and results == "-":
         raise click.UsageError("only one of --orders and --results can be read from stdin")
+    if csv_bom and fmt != "csv":
+        raise click.UsageError("--csv-bom is for --format csv")
     source = _source(source, fmt, strict_fhir, joined=orders is not None)
     engine = load_engine(rules, lang)
     summary = Summary()
@@ -127,7 +140,7 @@ def evaluate(
         with ExitStack() as stack:
             sink = stack.enter_context(atomic_output(output))
             if fmt == "csv":
-                sink.write(csv_header())
+                sink.write(csv_header(bom=csv_bom))
             if orders is not None and results is not None:
                 lines = _joined(stack, orders, results, index_kind, engine, sink, summary, fmt)
             else:
@@ -227,6 +240,7 @@ def _joined(
             timezone=engine.rules.timezone,
             on_error=on_error,
             index=cast(IndexKind, index_kind),
+            lang=engine.lang,
         )
     )
     return joined_lines(numbered_lines(stack.enter_context(open_input(orders))), index)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import zlib
+from collections.abc import Iterable
 
 import click
 import orjson
@@ -19,7 +20,10 @@ from rich.text import Text
 
 from labrecog.batch.aggregate import Aggregate
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
+from labrecog.cli.common import load_engine
+from labrecog.compile import CompiledRules
 from labrecog.output import ReportTable, render_html, report_tables
+from labrecog.words import Lang, say
 
 __all__ = ["report"]
 
@@ -44,14 +48,34 @@ _PIPE_WIDTH = 120  # rich assumes 80 columns off a terminal: too narrow for the 
     type=click.Path(dir_okay=False),
     help="Also write a self-contained HTML page here ('-' for stdout, instead of tables).",
 )
-def report(decisions: str, top: int, as_json: bool, html_path: str | None) -> None:
+@click.option(
+    "--rules",
+    type=click.Path(exists=True),
+    help="Rule set whose test names are shown beside the codes.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    help="Language of the tables and the page (default: the --rules rule set's, else en).",
+)
+def report(
+    decisions: str,
+    top: int,
+    as_json: bool,
+    html_path: str | None,
+    rules: str | None,
+    lang: Lang | None,
+) -> None:
     """Summarise DECISIONS (JSONL written by evaluate; '-' for stdin, gzip accepted):
     waiver rates and savings by test, performing institution, reason and rule set."""
+    engine = load_engine(rules, lang) if rules is not None else None
+    lang = engine.lang if engine is not None else lang or "en"
     agg = read_decisions(decisions)
     data = agg.as_dict()
-    _warn_unreadable(agg)
+    _warn_unreadable(agg, lang)
+    names = test_names(engine.rules, (r["code"] for r in data["by_test"]), lang) if engine else None
     if html_path is not None:
-        page = render_html(data, top, "stdin" if decisions == "-" else decisions)
+        page = render_html(data, top, "stdin" if decisions == "-" else decisions, lang, names)
         try:
             with atomic_output(html_path) as sink:
                 sink.write(page.encode("utf-8"))
@@ -65,10 +89,23 @@ def report(decisions: str, top: int, as_json: bool, html_path: str | None) -> No
         return
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     console = Console(file=sys.stdout, highlight=False, width=_PIPE_WIDTH if piped else None)
-    for i, table in enumerate(report_tables(data, top)):
+    for i, table in enumerate(report_tables(data, top, lang, names)):
         if i:
             console.print()
-        console.print(_rich_table(table))
+        console.print(_rich_table(table, lang))
+
+
+def test_names(rules: CompiledRules, codes: Iterable[str], lang: Lang) -> dict[str, str]:
+    """Ordered code -> "code name" for codes the rule set knows by another name (an alias
+    as ordered, 血糖, is shown with its test's name)."""
+    out: dict[str, str] = {}
+    for code in codes:
+        canon = rules.order_codes.get(code)
+        item = rules.tests.get(canon) or rules.panels.get(canon) if canon else None
+        name = item.name(lang) if item is not None else code
+        if name != code:
+            out[code] = f"{code} {name}"
+    return out
 
 
 def read_decisions(path: str) -> Aggregate:
@@ -100,22 +137,23 @@ def _add_line(agg: Aggregate, line_no: int, raw: bytes) -> None:
     agg.add(record, line_no)
 
 
-def _warn_unreadable(agg: Aggregate) -> None:
+def _warn_unreadable(agg: Aggregate, lang: Lang) -> None:
     """Unreadable lines go to stderr, so stdout stays parseable with ``--json``."""
     if not agg.unreadable:
         return
-    click.echo(f"{agg.unreadable} unreadable line(s) were not counted:", err=True)
+    click.echo(say("report", "warn.unreadable", lang, n=agg.unreadable), err=True)
     for line, why in agg.unreadable_samples:
-        click.echo(f"  line {line}: {why}", err=True)
+        click.echo("  " + say("report", "line", lang, line=line, why=why), err=True)
     if agg.unreadable > len(agg.unreadable_samples):
-        click.echo(f"  … and {agg.unreadable - len(agg.unreadable_samples)} more", err=True)
+        more = agg.unreadable - len(agg.unreadable_samples)
+        click.echo(say("report", "warn.more", lang, n=more), err=True)
 
 
-def _rich_table(table: ReportTable) -> Table:
+def _rich_table(table: ReportTable, lang: Lang) -> Table:
     """Cells are :class:`Text`, never markup: a test code like ``[bold]`` is shown as is."""
     caption = table.caption
     if table.hidden:
-        more = f"… and {table.hidden} more rows (--top, or --json for all)"
+        more = say("report", "more_rows", lang, n=table.hidden)
         caption = f"{caption}\n{more}" if caption else more
     out = Table(
         title=table.title,

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from labrecog.cli.common import EXIT_RULES, load_engine
+
+if TYPE_CHECKING:
+    from labrecog.server._card_text import CardSet
 
 __all__ = ["serve"]
 
@@ -70,6 +73,16 @@ EXIT_SETUP = EXIT_RULES  # a missing extra or an unusable store: 2, like a bad r
     "default: none, so it never queries one.",
 )
 @click.option(
+    "--cards",
+    "card_set",
+    default="both",
+    show_default=True,
+    # labrecog.server's CARD_SETS, written out: the server extra is imported only on run.
+    type=click.Choice(["items", "summary", "both"]),
+    help="Cards to answer: one per recognised item, the order's summary card "
+    "(what is still to order), or both. The authorisation notice comes with each.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -87,6 +100,7 @@ def serve(
     max_body: int,
     cors_origins: tuple[str, ...],
     fhir_servers: tuple[str, ...],
+    card_set: str,
     log_level: str,
 ) -> None:
     """Run the CDS Hooks service (order-select, order-sign) for the rule set --rules."""
@@ -128,6 +142,7 @@ def serve(
         max_body_bytes=max_body,
         cors_origins=cors_origins or ("*",),
         fetch_limits=FetchLimits(servers=fhir_servers, max_bytes=max_body),
+        cards=cast("CardSet", card_set),
     )
     rules = engine.rules
     log_event(
@@ -139,6 +154,7 @@ def serve(
         institution=institution_id,
         host=host,
         port=port,
+        cards=card_set,
     )
     config = uvicorn.Config(
         app,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from pathlib import Path
 
 import click
@@ -17,17 +18,9 @@ from labrecog.authoring.runner import (
     write_actual,
 )
 from labrecog.cli.common import EXIT_RULES, load_engine
+from labrecog.words import Lang, say
 
 __all__ = ["test"]
-
-_LABELS = {
-    "tests": "catalogue tests",
-    "panels": "panels",
-    "exceptions": "exception flags",
-    "conditions": "conditions",
-    "institutions": "institutions",
-    "reasons": "reason codes",
-}
 
 
 @click.command()
@@ -45,14 +38,26 @@ _LABELS = {
     is_flag=True,
     help="Also write each test file's actual outcomes to tests/NAME.actual.yaml, for review.",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default="en",
+    show_default=True,
+    help="Language of failures (and the reasons they quote) and of the coverage table.",
+)
 def test(
-    path: str, pattern: str | None, coverage: bool, fail_under: float | None, update: bool
+    path: str,
+    pattern: str | None,
+    coverage: bool,
+    fail_under: float | None,
+    update: bool,
+    lang: Lang,
 ) -> None:
     """Run the tests in PATH/tests/*.yaml against the rule set at PATH."""
     engine = load_engine(path)
     try:
         tests = load_tests(engine, find_test_files(Path(path)))
-        result = run_tests(engine, tests, pattern)
+        result = run_tests(engine, tests, pattern, lang)
     except CaseError as exc:
         click.echo(str(exc))
         sys.exit(EXIT_RULES)
@@ -65,24 +70,32 @@ def test(
             click.echo(f"--update: {exc}", err=True)
             sys.exit(EXIT_RULES)
         for target in written:
-            click.echo(f"wrote {target}")
+            click.echo(say("test", "wrote", lang, target=target))
     low = False
     if coverage or fail_under is not None:
-        _report(result.coverage)
+        _report(result.coverage, lang)
         low = fail_under is not None and result.coverage.percent() < fail_under
         if low:
-            click.echo(f"coverage {result.coverage.percent():.1f}% is below {fail_under:g}%")
-    click.echo(f"{result.passed} passed, {result.failed} failed")
+            percent = f"{result.coverage.percent():.1f}"
+            click.echo(say("test", "below", lang, percent=percent, minimum=f"{fail_under:g}"))
+    click.echo(say("test", "summary", lang, passed=result.passed, failed=result.failed))
     sys.exit(1 if result.failures or low else 0)
 
 
-def _report(cov: Coverage) -> None:
-    click.echo("coverage:")
+def _pad(label: str, width: int) -> str:
+    """Left-aligned in ``width`` columns, a Chinese character counting two."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in label)
+    return label + " " * max(0, width - used)
+
+
+def _report(cov: Coverage, lang: Lang) -> None:
+    click.echo(say("test", "coverage", lang))
     for kind in KINDS:
         done, total = cov.counts(kind)
-        line = f"  {_LABELS[kind]:<16} {done:>3}/{total:<3} {cov.percent(kind):5.1f}%"
+        label = _pad(say("test", f"label.{kind}", lang), 16)
+        line = f"  {label} {done:>3}/{total:<3} {cov.percent(kind):5.1f}%"
         missing = cov.missing(kind)
         if missing:
-            line += "  not exercised: " + ", ".join(missing)
+            line += say("test", "not_exercised", lang) + ", ".join(missing)
         click.echo(line)
-    click.echo(f"  {'overall':<16} {cov.percent():5.1f}%")
+    click.echo(f"  {_pad(say('test', 'overall', lang), 16)} {cov.percent():5.1f}%")

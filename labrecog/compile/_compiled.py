@@ -13,6 +13,7 @@ from datetime import date, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Literal
 
+from labrecog.compile._codes import CodeTable, normalise_code
 from labrecog.units import Conversion, UnitError, conversion, normalise_unit
 from labrecog.words import Lang, pick
 
@@ -326,8 +327,9 @@ class CompiledRules:
     language: Literal["zh", "en"]
     tests: dict[str, CTest]
     panels: dict[str, CPanel]
-    order_codes: dict[str, str]
-    result_codes: dict[str, str]
+    # normalised code or alias -> catalogue code; lookups normalise (compile/_codes.py)
+    order_codes: CodeTable
+    result_codes: CodeTable
     loinc: dict[str, str]
     patterns: tuple[tuple[re.Pattern[str], str], ...]
     recognition: RecognitionPolicy
@@ -366,7 +368,8 @@ class CompiledRules:
         object.__setattr__(self, "age_bounds", tuple(sorted(bounds)))
 
     def resolve_result_code(self, code: str) -> tuple[str, ...]:
-        """Catalogue codes a result's local code names: exact first, then patterns."""
+        """Catalogue codes a result's local code names: exact first, then patterns; both
+        on the normalised code (NFKC, trimmed), and nothing for an invisible character."""
         exact = self.result_codes.get(code)
         if exact is not None:
             return (exact,)
@@ -374,7 +377,12 @@ class CompiledRules:
             return ()
         found = self._pattern_memo.get(code)
         if found is None:
-            found = tuple(sorted({test for rx, test in self.patterns if rx.fullmatch(code)}))
+            norm = normalise_code(code)
+            found = (
+                ()
+                if norm is None
+                else tuple(sorted({test for rx, test in self.patterns if rx.fullmatch(norm)}))
+            )
             if len(self._pattern_memo) < _MEMO_LIMIT:
                 self._pattern_memo[code] = found
         return found

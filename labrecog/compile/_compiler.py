@@ -14,13 +14,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from labrecog._errors import RulesetError, RulesetProblem
+from labrecog.compile._codes import code_tables
 from labrecog.compile._compiled import (
     CCondition,
     CException,
     CInstitution,
     CompiledRules,
     CPanel,
-    CRange,
     CTest,
     Override,
     Policy,
@@ -33,9 +33,9 @@ from labrecog.compile._safety import (
     delta_override,
     loinc_specimens,
 )
-from labrecog.load import LoadedRuleset, Panel, RuleFile, TestDef, did_you_mean, problem_at
+from labrecog.compile._tests import compile_test
+from labrecog.load import LoadedRuleset, RuleFile, did_you_mean, problem_at
 from labrecog.load import Policy as PolicyModel
-from labrecog.units import Conversion, UnitError, check_unit, conversion, normalise_unit
 
 __all__ = ["MINOR_DIGITS", "compile_rules"]
 
@@ -110,7 +110,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
     test_codes = {t.code for t in rules.tests}
     panel_codes = {p.code for p in rules.panels}
 
-    order_codes, result_codes, loinc = _namespaces(rules, problems)
+    order_codes, result_codes, loinc = code_tables(rules, problems.add, loaded.position)
     specimen_names = _specimen_names(rules, problems)
     tests: dict[str, CTest] = {}
     patterns: list[tuple[re.Pattern[str], str]] = []
@@ -134,7 +134,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
                 "give one, or set reference_range_required: false",
             )
         check_plausible(test, ("tests", i), problems.add)
-        tests[test.code] = _compile_test(test, i, policy, problems, specimen_names)
+        tests[test.code] = compile_test(test, i, policy, problems.add, specimen_names)
         for j, text in enumerate(test.code_patterns):
             try:
                 patterns.append((re.compile(text), test.code))
@@ -193,45 +193,6 @@ def _check_price(
         problems.add(path, f"price {price} has more decimals than the currency allows")
 
 
-def _namespaces(
-    rules: RuleFile, problems: _Problems
-) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """Codes and aliases share one namespace: an order code must name exactly one item."""
-    order: dict[str, str] = {}
-    result: dict[str, str] = {}
-    loinc: dict[str, str] = {}
-    where: dict[str, tuple[str | int, ...]] = {}
-
-    def claim(name: str, owner: str, path: tuple[str | int, ...], is_test: bool) -> None:
-        if name in order:
-            first = problems.loaded.position(where[name])
-            problems.add(path, f"code or alias '{name}' is already used by {order[name]} ({first})")
-            return
-        order[name] = owner
-        where[name] = path
-        if is_test:
-            result[name] = owner
-
-    def claim_loinc(code: str, owner: str, path: tuple[str | int, ...]) -> None:
-        if code in loinc:
-            problems.add(path, f"LOINC {code} is already mapped to {loinc[code]}")
-            return
-        loinc[code] = owner
-
-    groups: tuple[tuple[str, tuple[TestDef | Panel, ...]], ...] = (
-        ("tests", rules.tests),
-        ("panels", rules.panels),
-    )
-    for kind, entries in groups:
-        for i, entry in enumerate(entries):
-            claim(entry.code, entry.code, (kind, i, "code"), kind == "tests")
-            for j, alias in enumerate(entry.aliases):
-                claim(alias, entry.code, (kind, i, "aliases", j), kind == "tests")
-            for j, code in enumerate(entry.loinc):
-                claim_loinc(code, entry.code, (kind, i, "loinc", j))
-    return order, result, loinc
-
-
 def _specimen_names(rules: RuleFile, problems: _Problems) -> dict[str, frozenset[str]]:
     """Specimen name -> every spelling a result may use for it (血清 for serum)."""
     names: dict[str, frozenset[str]] = {}
@@ -246,106 +207,6 @@ def _specimen_names(rules: RuleFile, problems: _Problems) -> dict[str, frozenset
                 )
         names[name.casefold()] = frozenset(spellings)
     return names
-
-
-def _compile_test(
-    test: TestDef,
-    index: int,
-    policy: Policy,
-    problems: _Problems,
-    specimen_names: dict[str, frozenset[str]] | None = None,
-) -> CTest:
-    path: tuple[str | int, ...] = ("tests", index)
-    unit = normalise_unit(test.unit) if test.unit else ""
-    conversions: dict[str, Conversion] = {}
-    if not test.qualitative_scale:
-        try:
-            check_unit(unit)
-        except UnitError as exc:
-            problems.add((*path, "unit"), f"{test.code}: {exc.message}")
-            return _test_record(test, unit, policy, {}, (), frozenset())
-        if test.equation == "hba1c_ngsp_ifcc" and unit not in ("%", "mmol/mol"):
-            problems.add((*path, "equation"), "the HbA1c equation needs unit % or mmol/mol")
-        for j, text in enumerate((test.unit or "", *test.units)):
-            spelled = normalise_unit(text)
-            try:
-                conv = conversion(spelled, unit, molar_mass=test.molar_mass, equation=test.equation)
-            except UnitError as exc:
-                at = (*path, "units", j - 1) if j else (*path, "unit")
-                problems.add(at, f"{test.code}: unit {text}: {exc.message}")
-                continue
-            conversions[spelled] = conv
-            conversions[text] = conv
-        for spelling, ucum in test.unit_aliases.items():
-            try:
-                conv = conversion(
-                    normalise_unit(ucum), unit, molar_mass=test.molar_mass, equation=test.equation
-                )
-            except UnitError as exc:
-                problems.add(
-                    (*path, "unit_aliases", spelling),
-                    f"{test.code}: unit alias {spelling}: {exc.message}",
-                )
-                continue
-            conversions[spelling] = conv
-            conversions.setdefault(normalise_unit(spelling), conv)
-    accepted = tuple(dict.fromkeys(normalise_unit(u) for u in (test.unit or "", *test.units)))
-    spellings = frozenset(
-        spelling
-        for name in test.specimen
-        for spelling in (specimen_names or {}).get(name.casefold(), frozenset({name.casefold()}))
-    )
-    return _test_record(test, unit, policy, conversions, accepted if test.units else (), spellings)
-
-
-def _test_record(
-    test: TestDef,
-    unit: str,
-    policy: Policy,
-    conversions: dict[str, Conversion],
-    accepted: tuple[str, ...],
-    specimens: frozenset[str],
-) -> CTest:
-    ranges = tuple(
-        CRange(
-            sex=r.sex,
-            age_min=r.age.min if r.age else None,
-            age_max=r.age.max if r.age else None,
-            low=r.low,
-            high=r.high,
-            source=r.source,
-        )
-        for r in test.reference_range
-    )
-    values = test.values
-    name_en = (test.name.en if test.name else None) or test.code
-    name_zh = (test.name.zh if test.name else None) or name_en
-    return CTest(
-        code=test.code,
-        name_en=name_en,
-        name_zh=name_zh,
-        category=test.category,
-        specimens=specimens or frozenset(s.casefold() for s in test.specimen),
-        specimen_text=", ".join(test.specimen),
-        methods=frozenset(m.casefold() for m in test.methods),
-        method_text=", ".join(test.methods),
-        qualitative=test.qualitative_scale,
-        unit=unit,
-        molar_mass=test.molar_mass,
-        equation=test.equation,
-        accepted_units=accepted,
-        normal_values=frozenset(v.casefold() for v in values.normal) if values else frozenset(),
-        abnormal_values=frozenset(v.casefold() for v in values.abnormal) if values else frozenset(),
-        ranges=ranges,
-        critical_low=test.critical.low if test.critical else None,
-        critical_high=test.critical.high if test.critical else None,
-        price=test.price.value,
-        policy=policy,
-        plausible_low=test.plausible.low if test.plausible else None,
-        plausible_high=test.plausible.high if test.plausible else None,
-        plausible_source=test.plausible.source if test.plausible else None,
-        conversions=conversions,
-    )
 
 
 def _compile_panels(

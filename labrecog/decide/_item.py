@@ -9,19 +9,30 @@ from labrecog.check import (
     NOT_RESULTS,
     CaseFacts,
     Newer,
+    check_authorization,
     check_indicator,
     check_institution,
     check_plausible,
     check_reference_range,
     check_status,
     check_time,
+    check_unreadable,
     check_value_flags,
+    covers,
     freshness,
+    limits_results,
     newer_conflict,
+    uncovered,
 )
 from labrecog.compile import CRange, CTest, Policy
 from labrecog.decide._trace import Candidate, Trace, Verdict
-from labrecog.model import PriorResult, Reason, make_reason, reason_with_message
+from labrecog.model import (
+    PriorResult,
+    Reason,
+    UnreadableResult,
+    make_reason,
+    reason_with_message,
+)
 from labrecog.words import duration_text
 
 __all__ = ["TestOutcome", "assess_test"]
@@ -45,21 +56,45 @@ def assess_test(
     facts: CaseFacts,
     unmapped: list[PriorResult] | None = None,
     trace: Trace | None = None,
+    unreadable: list[UnreadableResult] | None = None,
 ) -> TestOutcome:
     """``candidates``: the shared results measuring ``test``; ``conflicts``: the ids of those
     whose identity is in doubt; ``unmapped``: results measuring no known test (see
-    ``check.identity.Index``)."""
-    lang = facts.lang
+    ``check.identity.Index``); ``unreadable``: results an adapter could not read that may
+    be of this test (``check._unreadable``)."""
     policy = facts.policy(test, item_flags)
     if trace is not None:
         trace.policies[(test.code, item_flags)] = policy
-    if not (policy.recognisable and policy.exception is None and facts.unhindered(item_flags)):
-        blockers = _blockers(test, item_flags, policy, facts)
-        if blockers:
+    refused = check_authorization(facts)
+    if refused is not None or not (
+        policy.recognisable and policy.exception is None and facts.unhindered(item_flags)
+    ):
+        blockers = _blockers(test, item_flags, policy, facts, refused)
+        if refused is not None:
+            # No authorisation that holds: no result is looked at, not even to be named.
             return TestOutcome(test.code, False, None, blockers)
+        if blockers:
+            return _retest(test.code, blockers, unreadable, facts)
+    if limits_results(facts):
+        return _covered(test, policy, candidates, conflicts, facts, unmapped, trace, unreadable)
+    return _assess(test, policy, candidates, conflicts, facts, unmapped, trace, unreadable)
+
+
+def _assess(
+    test: CTest,
+    policy: Policy,
+    candidates: list[PriorResult],
+    conflicts: dict[str, tuple[str, ...]],
+    facts: CaseFacts,
+    unmapped: list[PriorResult] | None,
+    trace: Trace | None,
+    unreadable: list[UnreadableResult] | None,
+) -> TestOutcome:
+    """Every check on every candidate: the freshest that passes them all is used."""
+    lang = facts.lang
     if not candidates:
         reason = make_reason("no_prior", lang, name=test.name(lang))
-        return TestOutcome(test.code, False, None, (reason,))
+        return _retest(test.code, (reason,), unreadable, facts)
 
     ordered = sorted(candidates, key=freshness, reverse=True) if len(candidates) > 1 else candidates
     # The patient's interval, the same for every candidate (qualitative tests have none).
@@ -82,7 +117,16 @@ def assess_test(
     if used is None:
         if trace is not None:
             _trace(trace, test.code, conflicts, ordered, "rejected")
-        return TestOutcome(test.code, False, None, tuple(reasons))
+        return _retest(test.code, reasons, unreadable, facts)
+    if unreadable:
+        # A result that could not be read may be newer than the one in use: no waiver.
+        blocked: list[Reason] = []
+        check_unreadable(unreadable, used, facts, blocked)
+        if blocked:
+            if trace is not None:
+                _trace(trace, test.code, conflicts, ordered[: rest - 1], "rejected")
+                trace.candidates.append(Candidate(test.code, used.id, "blocked"))
+            return TestOutcome(test.code, False, None, (*blocked, *reasons))
     found = newer_conflict(newer, used, used_value, test, policy, facts) if newer else None
     # One message for every eligible result the newer one overrides, as for superseded.
     overridden = None if found is None else make_reason(found.key, lang, **found.params).message
@@ -113,7 +157,7 @@ def assess_test(
             superseded = make_reason("superseded", lang, used=used.id).message
         reasons.append(reason_with_message("superseded", superseded, prior.id))
     if found is not None:
-        return TestOutcome(test.code, False, None, tuple(reasons))
+        return _retest(test.code, reasons, unreadable, facts)
     if unmapped:
         # First: a warning the doctor must see, not one more rejected candidate.
         reasons[:0] = _unmapped(unmapped, used, facts)
@@ -126,6 +170,63 @@ def assess_test(
         duration_text(policy.max_age),
         policy.max_age_source,
     )
+
+
+# --- results the patient's authorisation does not cover (issue 11) -----------------------
+
+
+def _covered(
+    test: CTest,
+    policy: Policy,
+    candidates: list[PriorResult],
+    conflicts: dict[str, tuple[str, ...]],
+    facts: CaseFacts,
+    unmapped: list[PriorResult] | None,
+    trace: Trace | None,
+    unreadable: list[UnreadableResult] | None,
+) -> TestOutcome:
+    """The authorisation covers some institutions or results only: the others are named
+    (``no_authorization``) and never examined, and one newer than the result that would be
+    used keeps the waiver back, as it may say what that one does not (fail closed)."""
+    auth = facts.case.authorization
+    covered = [p for p in candidates if covers(auth, p)]
+    if unmapped:
+        unmapped = [p for p in unmapped if covers(auth, p)]
+    if len(covered) == len(candidates):
+        return _assess(test, policy, candidates, conflicts, facts, unmapped, trace, unreadable)
+    withheld = sorted((p for p in candidates if not covers(auth, p)), key=freshness, reverse=True)
+    seen = None if trace is None else Trace()
+    if covered:
+        found = _assess(test, policy, covered, conflicts, facts, unmapped, seen, unreadable)
+    else:
+        found = _retest(test.code, (), unreadable, facts)
+    used = next((p for p in covered if p.id == found.result_id), None) if found.waived else None
+    newer = set() if used is None else {p.id for p in withheld if freshness(p) > freshness(used)}
+    if seen is not None and trace is not None:
+        for fate in seen.candidates:
+            blocked = bool(newer) and fate.verdict == "used"
+            trace.candidates.append(
+                Candidate(fate.test, fate.result_id, "blocked") if blocked else fate
+            )
+        trace.candidates.extend(Candidate(test.code, p.id, "rejected") for p in withheld)
+    named = [uncovered(p, used if p.id in newer else None, facts) for p in withheld]
+    if newer:
+        return _retest(test.code, named, unreadable, facts)
+    return found._replace(reasons=(*found.reasons, *named))
+
+
+def _retest(
+    code: str,
+    reasons: tuple[Reason, ...] | list[Reason],
+    unreadable: list[UnreadableResult] | None,
+    facts: CaseFacts,
+) -> TestOutcome:
+    """A re-test; the unreadable results of the test, if any, are named after its reasons."""
+    if unreadable:
+        named = list(reasons)
+        check_unreadable(unreadable, None, facts, named)
+        return TestOutcome(code, False, None, tuple(named))
+    return TestOutcome(code, False, None, tuple(reasons))
 
 
 def _trace(
@@ -179,7 +280,11 @@ def _unmapped(unmapped: list[PriorResult], used: PriorResult, facts: CaseFacts) 
 
 
 def _blockers(
-    test: CTest, item_flags: frozenset[str], policy: Policy, facts: CaseFacts
+    test: CTest,
+    item_flags: frozenset[str],
+    policy: Policy,
+    facts: CaseFacts,
+    refused: Reason | None,
 ) -> tuple[Reason, ...]:
     """Why no prior result may be used for this test in this case, whatever it says."""
     lang = facts.lang
@@ -228,8 +333,8 @@ def _blockers(
                     condition=policy.exception_condition or "",
                 )
             )
-    if rules.recognition.require_authorization and not facts.case.authorization.granted:
-        blockers.append(make_reason("no_authorization", lang))
+    if refused is not None:  # check_authorization: why the authorisation does not hold
+        blockers.append(refused)
     return tuple(blockers)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from labrecog.check import CaseFacts, Index, index_priors
+from labrecog.check import CaseFacts, Index, index_priors, index_unreadable
 from labrecog.compile import CPanel
 from labrecog.decide._item import TestOutcome, assess_test
 from labrecog.decide._trace import Trace
@@ -37,6 +37,9 @@ class _Order:
         self.trace = trace
         self.rules = facts.rules
         self.index: Index = index_priors(facts.rules, facts.case.prior_results, wanted)
+        # Results an adapter could not read, by test; nothing to do (the usual case) if none.
+        unreadable = facts.case.unreadable_results
+        self.unreadable = index_unreadable(facts.rules, unreadable, wanted) if unreadable else {}
         self.outcomes: dict[tuple[str, frozenset[str]], TestOutcome] = {}
         self.credited: dict[str, str] = {}  # analyte or panel code -> ordered code credited
         self.quantum = facts.rules.quantum
@@ -49,7 +52,14 @@ class _Order:
             test = self.rules.tests[code]
             by_test, conflicts, unmapped = self.index
             found = assess_test(
-                test, flags, by_test.get(code, []), conflicts, self.facts, unmapped, self.trace
+                test,
+                flags,
+                by_test.get(code, []),
+                conflicts,
+                self.facts,
+                unmapped,
+                self.trace,
+                self.unreadable.get(code) if self.unreadable else None,
             )
             self.outcomes[key] = found
         return found
@@ -212,6 +222,20 @@ def decide_order(facts: CaseFacts, trace: Trace | None = None) -> Decision:
         ruleset=RulesetRef._trusted(id=rules.id, version=rules.version, digest=rules.digest),
         currency=rules.currency,
         saving=order.money(total),
+        to_order=_to_order(done),
         items=done,
         ext=facts.case.ext,
     )
+
+
+def _to_order(items: tuple[DecisionItem, ...]) -> tuple[str, ...]:
+    """What stays to be tested, read off the items just made: a retest line's code as
+    ordered, a partial panel's remaining components (the panel itself is not ordered
+    whole), one entry per line so the list maps back onto the items."""
+    out: list[str] = []
+    for item in items:
+        if item.status == "retest":
+            out.append(item.code)
+        elif item.retest:
+            out.extend(item.retest)
+    return tuple(out)

@@ -14,7 +14,8 @@ from labrecog.compile import Policy
 
 __all__ = ["Candidate", "Trace"]
 
-Verdict = Literal["used", "rejected", "superseded", "overridden", "identity_conflict"]
+# "blocked": it passed every check, but a result that could not be read may be newer.
+Verdict = Literal["used", "rejected", "superseded", "overridden", "identity_conflict", "blocked"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,15 +6,21 @@ for the tests that prove both paths decide alike. Reading the Bundle back with
 ServiceRequest they came from in ``ext.request``).
 
 Not representable, and therefore not written: ``ext`` objects, the ``checkup`` setting
-(no Encounter.class for it), ``context.department``.
+(no Encounter.class for it), ``context.department``, the details of an authorisation not
+granted whose period includes the order (they change nothing: it is not granted).
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
+from labrecog.check import within
 from labrecog.fhir._codes import (
+    AUTHORIZATION_CODE_SYSTEM,
+    EXT_BOUND_ENCOUNTER,
+    EXT_ENDS_WITH_VISIT,
     EXT_INSTITUTION_LEVEL,
     EXT_INSTITUTION_REGION,
     EXT_RECOGNITION_MARK,
@@ -23,6 +29,7 @@ from labrecog.fhir._codes import (
     LOINC,
     SETTINGS,
     V3_ACT_CODE,
+    V3_PARTICIPATION,
 )
 from labrecog.model import Case, Institution, PriorResult
 
@@ -62,31 +69,10 @@ class _Writer:
             patient["birthDate"] = c.patient.birth_date.isoformat()
         patient_ref = self.add(patient)
         requester = self.organization(c.institution)
-        encounter_ref = None
-        if c.context.setting in _CLASS:
-            encounter_ref = self.add(
-                {
-                    "resourceType": "Encounter",
-                    "id": "encounter",
-                    "status": "in-progress",
-                    "class": {"system": V3_ACT_CODE, "code": _CLASS[c.context.setting]},
-                    "subject": {"reference": patient_ref},
-                    "serviceProvider": {"reference": requester},
-                }
-            )
-        if c.authorization.granted:
-            self.add(
-                {
-                    "resourceType": "Consent",
-                    "id": "consent",
-                    "status": "active",
-                    "scope": {"coding": [{"system": _CONSENT_SCOPE, "code": "patient-privacy"}]},
-                    "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
-                    "patient": {"reference": patient_ref},
-                    "policyRule": {"text": "mutual recognition of laboratory results"},
-                    "provision": {"type": "permit"},
-                }
-            )
+        encounter_ref = self.encounter(patient_ref, requester)
+        consent = _consent(c, patient_ref)
+        if consent is not None:
+            self.add(consent)
         for i, item in enumerate(c.tests):
             request: dict[str, Any] = {
                 "resourceType": "ServiceRequest",
@@ -115,6 +101,27 @@ class _Writer:
             "type": "collection",
             "entry": self.entries,
         }
+
+    def encounter(self, patient_ref: str, requester: str) -> str | None:
+        """The order's visit: an Encounter with the setting as its class, its id the visit
+        (none, referenced by a ``urn:uuid:``, if the case names no visit); a visit without
+        a setting FHIR can say is referenced, not written."""
+        c = self.case
+        visit = c.context.encounter
+        if c.context.setting not in _CLASS:
+            return None if visit is None else f"Encounter/{_fhir_id(visit)}"
+        resource: dict[str, Any] = {
+            "resourceType": "Encounter",
+            "status": "in-progress",
+            "class": {"system": V3_ACT_CODE, "code": _CLASS[c.context.setting]},
+            "subject": {"reference": patient_ref},
+            "serviceProvider": {"reference": requester},
+        }
+        if visit is not None:
+            return self.add({"id": _fhir_id(visit), **resource})
+        placeholder = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'encounter:' + c.order_id)}"
+        self.entries.append({"fullUrl": placeholder, "resource": resource})
+        return placeholder
 
     def organization(self, inst: Institution) -> str:
         key = (inst.id, inst.name, inst.region, inst.level)
@@ -199,6 +206,59 @@ class _Writer:
 
 _CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 _CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+
+
+def _consent(c: Case, patient_ref: str) -> dict[str, Any] | None:
+    """The authorisation as a permitting Consent (docs/fhir.md, "Consent"). One not granted
+    is written only when its period excludes the order (read back, it is not granted and
+    says why); otherwise not at all, which reads back as not granted."""
+    auth = c.authorization
+    if not auth.granted and within(c.ordered_at, auth.granted_at, auth.expires_at):
+        return None
+    provision: dict[str, Any] = {"type": "permit"}
+    period = {
+        bound: moment.isoformat()
+        for bound, moment in (("start", auth.granted_at), ("end", auth.expires_at))
+        if moment is not None
+    }
+    if period:
+        provision["period"] = period
+    if auth.institutions is not None:
+        provision["actor"] = [
+            {
+                "role": {"coding": [{"system": V3_PARTICIPATION, "code": "CST"}]},
+                "reference": {
+                    "type": "Organization",
+                    "identifier": {"system": INSTITUTION_SYSTEM, "value": inst},
+                },
+            }
+            for inst in auth.institutions
+        ]
+    if auth.results is not None:
+        provision["data"] = [
+            {"meaning": "instance", "reference": {"reference": f"Observation/{_fhir_id(rid)}"}}
+            for rid in auth.results
+        ]
+    consent: dict[str, Any] = {"resourceType": "Consent", "id": "consent"}
+    extensions: list[dict[str, Any]] = []
+    if auth.encounter is not None:
+        ref = {"reference": f"Encounter/{_fhir_id(auth.encounter)}"}
+        extensions.append({"url": EXT_BOUND_ENCOUNTER, "valueReference": ref})
+    if auth.ends_with_visit:
+        extensions.append({"url": EXT_ENDS_WITH_VISIT, "valueBoolean": True})
+    if extensions:
+        consent["extension"] = extensions
+    if auth.code is not None:
+        consent["identifier"] = [{"system": AUTHORIZATION_CODE_SYSTEM, "value": auth.code}]
+    return {
+        **consent,
+        "status": "active",
+        "scope": {"coding": [{"system": _CONSENT_SCOPE, "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
+        "patient": {"reference": patient_ref},
+        "policyRule": {"text": "mutual recognition of laboratory results"},
+        "provision": provision,
+    }
 
 
 def _fhir_id(value: str) -> str:

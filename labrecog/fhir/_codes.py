@@ -6,8 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "AUTHORIZATION_CODE_SYSTEM",
+    "CONSENT_ROLES",
     "DECISION_SYSTEM",
     "ERROR_SYSTEM",
+    "EXT_BOUND_ENCOUNTER",
+    "EXT_ENDS_WITH_VISIT",
     "EXT_INSTITUTION_LEVEL",
     "EXT_INSTITUTION_REGION",
     "EXT_LINE",
@@ -30,6 +34,7 @@ __all__ = [
     "V2_0487",
     "V3_ACT_CODE",
     "V3_CONFIDENTIALITY",
+    "V3_PARTICIPATION",
     "code_of",
     "is_loinc",
 ]
@@ -62,6 +67,18 @@ EXT_INSTITUTION_REGION = f"{_BASE}/StructureDefinition/institution-region"
 EXT_INSTITUTION_LEVEL = f"{_BASE}/StructureDefinition/institution-level"
 EXT_RECOGNITION_MARK = f"{_BASE}/StructureDefinition/recognition-mark"
 EXT_SHARED = f"{_BASE}/StructureDefinition/shared"
+
+# -- the patient's authorisation, per visit (Consent; fhir/_consent.py, docs/fhir.md) --------
+#: Extension on a Consent: the visit it is bound to (valueReference to an Encounter).
+EXT_BOUND_ENCOUNTER = f"{_BASE}/StructureDefinition/bound-encounter"
+#: Extension on a Consent: it lasts as long as its visit (valueBoolean).
+EXT_ENDS_WITH_VISIT = f"{_BASE}/StructureDefinition/ends-with-visit"
+#: Identifier system of the dynamic authorisation code (Consent.identifier).
+AUTHORIZATION_CODE_SYSTEM = f"{_BASE}/NamingSystem/authorization-code"
+#: Consent.provision.actor.role: the custodian, whose results the Consent covers.
+V3_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+CONSENT_ROLES = frozenset({(V3_PARTICIPATION, "CST")})
+# -- end of the patient's authorisation
 
 #: Extension on the GuidanceResponse: the rule set that decided (sub-extensions id, version,
 #: digest).

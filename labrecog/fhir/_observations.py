@@ -1,9 +1,13 @@
 """Observations (and the DiagnosticReports listing them) as the case's prior results.
 
 A result inherits what its report or grouping Observation says when it says nothing
-itself (subject, times, performer, specimen): ``_lineage`` is that chain, upwards. A
+itself (subject, times, performer, specimen): ``lineage`` is that chain, upwards. A
 usable status holds only if every report or group above is signed off too: a final
 result of a preliminary report is not final.
+
+A mapped result whose read raises a problem (no laboratory, no time, a malformed value,
+codings naming different tests) is set aside as unreadable (``_unreadable``), with its
+problems: only that result is lost. A result of another patient refuses the Bundle.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ from labrecog.fhir._problems import ReadState
 from labrecog.fhir._refs import MAPS, Res, codings, extension
 from labrecog.fhir._time import widen
 from labrecog.fhir._unmapped import Checkpoint, is_laboratory, unmapped_identity, valid_prior
+from labrecog.fhir._unreadable import report_identity, set_aside
 from labrecog.fhir._values import (
+    collection_time,
     concept_text,
+    lineage,
     read_collected_at,
     read_reference_range,
     read_specimen,
@@ -33,6 +40,8 @@ from labrecog.fhir._values import (
 )
 
 __all__ = ["read_priors"]
+
+UNIDENTIFIED = "(unidentified)"  # what same_patient answers for a subject naming nobody
 
 # A report (or grouping Observation) that is not (yet) final makes its members unusable,
 # whatever they say. A parent status missing or not listed here counts as "unknown".
@@ -46,22 +55,9 @@ PARENT_STATUS_OVERRIDES = {
 
 
 def read_priors(st: ReadState) -> list[dict[str, Any]]:
-    """The prior results: mapped ones first, then unmapped laboratory results."""
-    # Reports' results and observations' members, first: a member inherits from the
-    # first report or group that lists it, whatever the entry order.
-    contained: list[Res] = []
-    for res in (*st.index.of_type("DiagnosticReport"), *st.index.of_type("Observation")):
-        key = "result" if res.type == "DiagnosticReport" else "hasMember"
-        members = res.data.get(key)
-        if not isinstance(members, list):
-            continue
-        for k, member in enumerate(members):
-            found, _ = st.index.resolve(member, f"{res.path}.{key}[{k}]", res, st.problems)
-            if found is None or found.type != "Observation" or found.data is res.data:
-                continue
-            st.parents.setdefault(id(found.data), res)
-            if found.container is not None:
-                contained.append(found)
+    """The prior results: mapped ones first, then unmapped laboratory results; the mapped
+    ones that cannot be read go to ``st.unreadable``."""
+    contained = _members(st)
     priors: list[dict[str, Any]] = []
     unmapped: list[Res] = []
     seen: set[int] = set()
@@ -70,25 +66,68 @@ def read_priors(st: ReadState) -> list[dict[str, Any]]:
             continue
         seen.add(id(res.data))
         prefix = f"prior_results[{len(priors)}]"
-        identity = _identity(st, res, prefix)
-        if identity is None:
+        checkpoint = Checkpoint(st)
+        named = _identity(st, res, prefix)
+        if named is None:
             unmapped.append(res)
             continue
+        identity, others = named
         prior = _prior(st, res, prefix, identity)
-        if prior is not None:
+        if not checkpoint.troubled:
             priors.append(prior)
+            st.collected.append(res)
+            continue
+        problems = checkpoint.take()
+        if prior.get("shared", True) is not True:
+            continue  # withheld by the patient: neither used nor shown, readable or not
+        when = collection_time(st, lineage(st, res))
+        set_aside(st, res, _result_id(res), problems, [identity, *others], when)
     # Last, so that none of them can take the id of a result that is mapped.
     for res in unmapped:
-        prior = _unmapped(st, res, f"prior_results[{len(priors)}]")
-        if prior is not None:
-            priors.append(prior)
+        passed = _unmapped(st, res, f"prior_results[{len(priors)}]")
+        if passed is not None:
+            priors.append(passed)
+            st.collected.append(res)
+    for k, prior in enumerate(priors):
+        other = st.unreadable_ids.get(prior["id"])
+        if other is not None:
+            first = st.where.get(f"prior_results[{k}].id", "")
+            st.refuse(other, f"result id {prior['id']} is also used by {first}")
     return priors
+
+
+def _members(st: ReadState) -> list[Res]:
+    """Link reports' results and observations' members to them (a member inherits from
+    the first report or group that lists it, whatever the entry order); the members that
+    are contained resources. A report whose member list cannot be read is unreadable: a
+    member it meant may have lost what it would inherit (its status among them)."""
+    contained: list[Res] = []
+    for res in (*st.index.of_type("DiagnosticReport"), *st.index.of_type("Observation")):
+        key = "result" if res.type == "DiagnosticReport" else "hasMember"
+        members = res.data.get(key)
+        if not isinstance(members, list):
+            continue
+        checkpoint = Checkpoint(st)
+        for k, member in enumerate(members):
+            found, _ = st.index.resolve(member, f"{res.path}.{key}[{k}]", res, st.problems)
+            if found is None or found.type != "Observation" or found.data is res.data:
+                continue
+            st.parents.setdefault(id(found.data), res)
+            if found.container is not None:
+                contained.append(found)
+        if checkpoint.troubled:
+            problems = checkpoint.take()
+            if _withheld(st, lineage(st, res)) is not None:
+                continue
+            when = collection_time(st, [res])
+            set_aside(st, res, res.ref, problems, [report_identity(res)], when, result=False)
+    return contained
 
 
 def _unmapped(st: ReadState, res: Res, prefix: str) -> dict[str, Any] | None:
     """A laboratory result no catalogue test claims, read leniently: any problem leaves
     it out (and is forgotten) rather than refusing the order."""
-    if not is_laboratory(_lineage(st, res)):
+    if not is_laboratory(lineage(st, res)):
         return None  # a vital sign, a survey: not a lab result
     named = unmapped_identity(res, st.rules)
     rid = _result_id(res)
@@ -99,18 +138,10 @@ def _unmapped(st: ReadState, res: Res, prefix: str) -> dict[str, Any] | None:
     for key, path in where.items():
         st.where[f"{prefix}.{key}"] = path
     prior = _prior(st, res, prefix, identity, mapped=False)
-    if prior is None or checkpoint.troubled or not valid_prior(prior, st.tz, st.patient_id):
+    if checkpoint.troubled or not valid_prior(prior, st.tz, st.patient_id):
         checkpoint.undo()
         return None
     return prior
-
-
-def _lineage(st: ReadState, res: Res) -> list[Res]:
-    """The observation, then the report or group observation it belongs to, upwards."""
-    chain = [res]
-    while (parent := st.parents.get(id(chain[-1].data))) is not None and len(chain) < 8:
-        chain.append(parent)
-    return chain
 
 
 def _result_id(res: Res) -> str | None:
@@ -120,17 +151,19 @@ def _result_id(res: Res) -> str | None:
 
 def _prior(
     st: ReadState, res: Res, prefix: str, identity: dict[str, Any], *, mapped: bool = True
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
+    """The prior result as read; problems are recorded, and the result read on, so that an
+    unreadable one is known as well as it can be (its collection time, above all)."""
     d, at = res.data, res.path
-    chain = _lineage(st, res)
+    chain = lineage(st, res)
     rid = _result_id(res)
     if rid is None:
         st.problem(f"{at}.id", "the Observation has neither id nor fullUrl")
-        return None
+    else:
+        st.observations[rid] = res.ref
     st.where[prefix] = at
     st.where[f"{prefix}.id"] = f"{at}.id"
-    st.observations[rid] = res.ref
-    prior: dict[str, Any] = {"id": rid, "patient_id": _subject(st, chain, prefix)}
+    prior: dict[str, Any] = {"id": rid, "patient_id": _subject(st, chain, prefix, mapped)}
     prior.update(identity)
     _status(st, chain, prior, prefix)
     read_value(st, res, prior, prefix)
@@ -167,14 +200,18 @@ def _prior(
     return prior
 
 
-def _identity(st: ReadState, res: Res, prefix: str) -> dict[str, Any] | None:
-    """``loinc`` and ``code`` from the codings; None if none names a catalogue test."""
+def _identity(
+    st: ReadState, res: Res, prefix: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """``loinc`` and ``code`` from the codings; None if none names a catalogue test. When
+    codings name different tests (a problem), the others too: the result is unreadable
+    for each of the tests it may be."""
     at = f"{res.path}.code"
     tests = st.rules.tests
     loinc: tuple[str, str] | None = None
-    loinc_tests: dict[str, str] = {}
+    loinc_tests: dict[str, tuple[str, str]] = {}
     local: tuple[str, str] | None = None
-    local_tests: dict[tuple[str, ...], str] = {}
+    local_tests: dict[tuple[str, ...], tuple[str, str]] = {}
     for j, coding in codings(res.data.get("code")):
         code = code_of(coding)
         if code is None:
@@ -185,25 +222,25 @@ def _identity(st: ReadState, res: Res, prefix: str) -> dict[str, Any] | None:
             if target in tests:
                 if not loinc_tests:  # the first mapped LOINC beats any unmapped one
                     loinc = (code, where)
-                loinc_tests.setdefault(target, where)
+                loinc_tests.setdefault(target, (code, where))
             elif loinc is None:
                 loinc = (code, where)
         else:
             names = st.rules.resolve_result_code(code)
             if names:
-                local_tests.setdefault(names, where)
+                local_tests.setdefault(names, (code, where))
                 local = local or (code, where)
     if len(loinc_tests) > 1:
         st.problem(
             at,
             "the LOINC codings name different tests: "
-            + ", ".join(f"{t} ({w})" for t, w in loinc_tests.items()),
+            + ", ".join(f"{t} ({w})" for t, (_, w) in loinc_tests.items()),
         )
     if len(local_tests) > 1:
         st.problem(
             at,
             "the local codings name different tests: "
-            + ", ".join(f"{'/'.join(t)} ({w})" for t, w in local_tests.items()),
+            + ", ".join(f"{'/'.join(t)} ({w})" for t, (_, w) in local_tests.items()),
         )
     if not loinc_tests and local is None:
         return None
@@ -212,16 +249,24 @@ def _identity(st: ReadState, res: Res, prefix: str) -> dict[str, Any] | None:
         out["code"], st.where[f"{prefix}.code"] = local
     if loinc is not None:
         out["loinc"], st.where[f"{prefix}.loinc"] = loinc
-    return out
+    others = [{"loinc": code} for code, _ in list(loinc_tests.values())[1:]]
+    others += [{"code": code} for code, _ in list(local_tests.values())[1:]]
+    return out, others
 
 
-def _subject(st: ReadState, chain: list[Res], prefix: str) -> str:
+def _subject(st: ReadState, chain: list[Res], prefix: str, mapped: bool) -> str:
+    """The patient's id; another patient's refuses the Bundle (mixed-up patients are a
+    data-integrity fault), except for an unmapped result, which is only left out."""
     assert st.patient is not None
     for node in chain:
         if "subject" in node.data:
             at = f"{node.path}.subject"
             st.where[f"{prefix}.patient_id"] = at
             other = same_patient(st, node.data["subject"], at, node)
+            if other == UNIDENTIFIED:
+                st.problem(at, "whose result is it? the subject names no patient")
+            elif other is not None and mapped:
+                st.refuse(at, f"prior result belongs to patient {other}, not {st.patient_id}")
             return other if other is not None else str(st.patient_id)
     st.problem(
         f"{chain[0].path}.subject",
@@ -256,15 +301,19 @@ def _status(st: ReadState, chain: list[Res], prior: dict[str, Any], prefix: str)
 
 def _shared(st: ReadState, chain: list[Res], prior: dict[str, Any], prefix: str) -> None:
     """Withheld by the patient (Consent), marked not shared, or restricted: not used."""
+    found = _withheld(st, chain)
+    if found is not None:
+        prior["shared"], st.where[f"{prefix}.shared"] = found
+
+
+def _withheld(st: ReadState, chain: list[Res]) -> tuple[Any, str] | None:
+    """The ``shared`` value (anything but true) and where it was read, if not shared."""
     for node in chain:
         if id(node.data) in st.unshared:
-            prior["shared"] = False
-            st.where[f"{prefix}.shared"] = node.path
-            return
+            return False, node.path
         value = extension(node.data, EXT_SHARED, node.path)
         if value is not None and value[0] is not True:
-            prior["shared"], st.where[f"{prefix}.shared"] = value
-            return
+            return value
         meta = node.data.get("meta")
         labels = meta.get("security") if isinstance(meta, MAPS) else None
         if isinstance(labels, list):
@@ -274,9 +323,8 @@ def _shared(st: ReadState, chain: list[Res], prior: dict[str, Any], prefix: str)
                     and label.get("system") == V3_CONFIDENTIALITY
                     and label.get("code") in ("R", "V")
                 ):
-                    prior["shared"] = False
-                    st.where[f"{prefix}.shared"] = f"{node.path}.meta.security[{k}]"
-                    return
+                    return False, f"{node.path}.meta.security[{k}]"
+    return None
 
 
 def _inherited(chain: list[Res], key: str) -> tuple[Any, str] | None:

@@ -9,16 +9,21 @@ Each kind of resource has its module (``_patient``, ``_orders``, ``_organization
 ``_consent``, ``_observations``, ``_values``); they share one ``ReadState``
 (``_problems``). This one checks the Bundle's shape and reads the parts in order: the
 order time must be known before a Consent's period or a partial result date is read.
+
+A result that cannot be read is not an input error: it becomes one of the case's
+``unreadable_results`` (``_unreadable``), and only its tests lose a waiver. What makes
+the whole case undecidable (no patient, no order, a bad order, another patient's result)
+is a :class:`FhirInputError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from labrecog._errors import InputError, InputProblem
+from labrecog._errors import InputProblem
 from labrecog.engine import Engine
 from labrecog.fhir._consent import read_consent
 from labrecog.fhir._observations import read_priors
@@ -26,6 +31,8 @@ from labrecog.fhir._orders import read_ordered_at, read_ordering_institution, re
 from labrecog.fhir._patient import read_patient
 from labrecog.fhir._problems import FhirInputError, ReadState, Stop
 from labrecog.fhir._refs import MAPS, BundleIndex, Res
+from labrecog.fhir._unreadable import validate
+from labrecog.fhir._visit import order_context
 from labrecog.model import Case
 
 __all__ = ["FhirCase", "FhirInputError", "read_bundle"]
@@ -39,7 +46,8 @@ class FhirCase:
 
     case: Case
     requests: tuple[str, ...]  # "ServiceRequest/<id>" for each case.tests[i], same order
-    observations: Mapping[str, str]  # prior_results id -> "Observation/<id>"
+    # prior_results (and unreadable_results) id -> "Observation/<id>"
+    observations: Mapping[str, str]
 
     @property
     def patient(self) -> str:
@@ -55,21 +63,29 @@ def read_bundle(
     ordered_at: datetime | None = None,
     institution: Mapping[str, Any] | None = None,
     order_id: str | None = None,
+    sources: Sequence[str] | None = None,
 ) -> FhirCase:
     """Read a FHIR R4 Bundle (parsed JSON) into a validated case.
 
     ``ordered_at`` is used only when no ServiceRequest has ``authoredOn``; ``institution``
     (``{"id", "region", "level"}``) only when neither requester nor encounter names the
-    ordering organisation; ``order_id`` replaces the one read from the bundle. Raises
-    :class:`FhirInputError` naming FHIR paths.
+    ordering organisation; ``order_id`` replaces the one read from the bundle. ``sources``:
+    for each ``Bundle.entry[i]``, the path of its resource in the document the caller got
+    it from (a CDS request's ``prefetch.labResults.entry[0].resource``), so that problems
+    name what the caller sent. Results that cannot be read become ``unreadable_results``;
+    raises :class:`FhirInputError` naming FHIR paths when the case cannot be decided.
     """
     reader = _Reader(engine, bundle)
-    data = reader.read(ordered_at, institution, order_id)
+    reader.sources = sources
     try:
-        case = engine.validate_case(data)
-    except InputError as exc:
-        problems = [InputProblem(reader.fhir_path(p.path), p.message) for p in exc.problems]
+        data = reader.read(ordered_at, institution, order_id)
+    except FhirInputError as exc:
+        problems = [
+            InputProblem(reader.outside(p.path), reader.outside_text(p.message))
+            for p in exc.problems
+        ]
         raise FhirInputError(problems, exc.order_id) from None
+    case = validate(reader, engine, data)
     return FhirCase(case, tuple(reader.requests), dict(reader.observations))
 
 
@@ -92,13 +108,15 @@ class _Reader(ReadState):
                 "ordered_at": read_ordered_at(self, times, ordered_at),
                 "patient": patient,
                 "institution": read_ordering_institution(self, ordering, institution),
-                "context": {"setting": setting} if setting else {},
-                "authorization": {"granted": read_consent(self)},
+                "context": order_context(self, setting),
+                "authorization": read_consent(self),
                 "tests": tests,
             }
             case["prior_results"] = read_priors(self)
+            case["unreadable_results"] = self.unreadable
         except Stop:
             raise self.fail() from None
+        self.problems.extend(self.refusals)
         if self.problems:
             raise self.fail()
         if case["order_id"] is None:

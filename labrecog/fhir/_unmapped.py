@@ -105,13 +105,15 @@ def valid_prior(prior: Mapping[str, Any], tz: tzinfo | None, patient: str | None
 
 class _State(Protocol):
     problems: list[Any]
+    refusals: list[Any]
     where: dict[str, str]
     observations: dict[str, str]
     orgs: dict[int, Any]
 
 
 class Checkpoint:
-    """What the reader had recorded before a lenient read, to undo it if it is discarded.
+    """What the reader had recorded before reading one result, to undo it if the result is
+    discarded (a lenient read) or set aside as unreadable (``take``).
 
     The reader only appends to these while reading one result (new keys go to the end of
     a dict), so undoing is dropping what came after the checkpoint.
@@ -126,6 +128,7 @@ class Checkpoint:
             len(state.where),
             len(state.observations),
             len(state.orgs),
+            len(state.refusals),
         )
 
     @property
@@ -134,11 +137,21 @@ class Checkpoint:
         return len(self._state.problems) > self._sizes[0]
 
     def undo(self) -> None:
+        """Forget the read entirely, refusals too (an unmapped result is never one)."""
+        self.take()
+        del self._state.refusals[self._sizes[4] :]
+
+    def take(self) -> list[Any]:
+        """The problems raised since the checkpoint, removed; what the read recorded is
+        undone (an Organization is read again, so its problems reach every result naming
+        it), but refusals stay: they refuse the Bundle whatever the result."""
         s = self._state
+        taken = s.problems[self._sizes[0] :]
         del s.problems[self._sizes[0] :]
         _truncate(s.where, self._sizes[1])
         _truncate(s.observations, self._sizes[2])
         _truncate(s.orgs, self._sizes[3])
+        return taken
 
 
 def _truncate(mapping: dict[Any, Any], size: int) -> None:

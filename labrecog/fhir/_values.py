@@ -14,7 +14,9 @@ from labrecog.fhir._problems import ReadState
 from labrecog.fhir._refs import MAPS, Json, Res, codings
 
 __all__ = [
+    "collection_time",
     "concept_text",
+    "lineage",
     "read_collected_at",
     "read_reference_range",
     "read_specimen",
@@ -125,8 +127,33 @@ def read_reference_range(st: ReadState, res: Res, prefix: str) -> dict[str, Any]
     return out
 
 
+def lineage(st: ReadState, res: Res) -> list[Res]:
+    """The observation, then the report or group observation it belongs to, upwards: what
+    it says of itself first, then what it inherits."""
+    chain = [res]
+    while (parent := st.parents.get(id(chain[-1].data))) is not None and len(chain) < 8:
+        chain.append(parent)
+    return chain
+
+
 def read_collected_at(st: ReadState, chain: list[Res], prefix: str) -> Any:
     """effective[x] along the lineage, else the Specimen's collection time (as written)."""
+    value, at, problem = _collection(st, chain)
+    if problem is not None:
+        st.problem(at, problem)
+        return None
+    st.where[f"{prefix}.collected_at"] = at
+    return value
+
+
+def collection_time(st: ReadState, chain: list[Res]) -> Any:
+    """The collection time as written, or None; no problem recorded (an unreadable
+    result's time, as far as it can be told)."""
+    return _collection(st, chain)[0]
+
+
+def _collection(st: ReadState, chain: list[Res]) -> tuple[Any, str, str | None]:
+    """(value, path, None), or (None, path, the problem)."""
     for node in chain:
         for key in _EFFECTIVE:
             if key not in node.data:
@@ -136,19 +163,16 @@ def read_collected_at(st: ReadState, chain: list[Res], prefix: str) -> Any:
             if key == "effectivePeriod":
                 start = value.get("start") if isinstance(value, MAPS) else None
                 if start is None:
-                    st.problem(at, "a collection period needs a start")
-                    return None
-                st.where[f"{prefix}.collected_at"] = f"{at}.start"
-                return start
+                    return None, at, "a collection period needs a start"
+                return start, f"{at}.start", None
             if key == "effectiveTiming":
-                st.problem(
+                return (
+                    None,
                     at,
                     "effectiveTiming is not a collection time: use "
                     "effectiveDateTime, effectiveInstant or effectivePeriod",
                 )
-                return None
-            st.where[f"{prefix}.collected_at"] = at
-            return value
+            return value, at, None
     # No effective[x] anywhere: the specimen's collection time, if it has one.
     specimen = _specimen_res(st, chain)
     if specimen is not None:
@@ -156,20 +180,17 @@ def read_collected_at(st: ReadState, chain: list[Res], prefix: str) -> Any:
         if isinstance(collection, MAPS):
             if "collectedDateTime" in collection:
                 at = f"{specimen.path}.collection.collectedDateTime"
-                st.where[f"{prefix}.collected_at"] = at
-                return collection["collectedDateTime"]
+                return collection["collectedDateTime"], at, None
             period = collection.get("collectedPeriod")
             if isinstance(period, MAPS) and "start" in period:
-                at = f"{specimen.path}.collection.collectedPeriod.start"
-                st.where[f"{prefix}.collected_at"] = at
-                return period["start"]
-    st.problem(
+                return period["start"], f"{specimen.path}.collection.collectedPeriod.start", None
+    return (
+        None,
         f"{chain[0].path}.effective[x]",
         "required: when was the specimen "
         "collected? (no effective[x] on the Observation or its report, and no "
         "Specimen.collection.collected[x])",
     )
-    return None
 
 
 def _specimen_res(st: ReadState, chain: list[Res], *, report: bool = False) -> Res | None:

@@ -85,6 +85,10 @@ class _Rule(BaseModel):
 Text = Annotated[str, Strict(), Field(min_length=1)]
 Code = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
 Source = Annotated[str, Strict(), Field(min_length=1, max_length=500)]
+# Other names a hospital orders or reports a test by: local HIS codes, Chinese names
+# (糖化血红蛋白). Any text; the compiler normalises (NFKC, trimmed) and refuses invisible
+# characters and collisions (compile/_codes.py).
+Alias = Annotated[str, Strict(), Field(min_length=1, max_length=64)]
 
 
 def _code_str(value: Any) -> Any:
@@ -255,7 +259,7 @@ class TestDef(Policy):
     name: Names | None = None
     category: Code | None = None
     loinc: tuple[Loinc, ...] = ()
-    aliases: tuple[Code, ...] = ()
+    aliases: tuple[Alias, ...] = ()
     code_patterns: tuple[Text, ...] = ()
     specimen: tuple[Text, ...] = ()
     units: tuple[Text, ...] = ()
@@ -293,7 +297,7 @@ class Panel(_Rule):
     code: Code
     name: Names | None = None
     loinc: tuple[Loinc, ...] = ()
-    aliases: tuple[Code, ...] = ()
+    aliases: tuple[Alias, ...] = ()
     components: tuple[Code, ...] = Field(min_length=1)
     price: SourcedMoney
     partial: Literal["allowed", "not_allowed"] = "allowed"

@@ -1,6 +1,7 @@
 """The data shapes a case arrives in and a decision leaves in (PRODUCT.md §4–§5)."""
 
 from labrecog.model._case import (
+    Authorization,
     Case,
     Institution,
     OrderedItem,
@@ -9,6 +10,8 @@ from labrecog.model._case import (
     ResultStatus,
     Setting,
     Timestamp,
+    UnreadableProblem,
+    UnreadableResult,
     completed_years,
 )
 from labrecog.model._decision import (
@@ -28,6 +31,7 @@ from labrecog.model._reasons import (
 
 __all__ = [
     "REASON_CODES",
+    "Authorization",
     "Case",
     "Decision",
     "DecisionItem",
@@ -41,6 +45,8 @@ __all__ = [
     "Setting",
     "Status",
     "Timestamp",
+    "UnreadableProblem",
+    "UnreadableResult",
     "WaivedComponent",
     "completed_years",
     "make_reason",

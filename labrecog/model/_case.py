@@ -36,6 +36,8 @@ __all__ = [
     "ResultStatus",
     "Setting",
     "Sex",
+    "UnreadableProblem",
+    "UnreadableResult",
     "completed_years",
 ]
 
@@ -159,9 +161,35 @@ class _Model(BaseModel):
     ext: Ext = None
 
 
+# --- sex as order-entry systems write it (issue 11, Chinese end to end) ----------------
+_SEX_SPELLINGS: dict[str, Sex] = {
+    "male": "male", "female": "female", "unknown": "unknown",
+    "男": "male", "女": "female", "M": "male", "m": "male", "F": "female", "f": "female",
+}  # fmt: skip
+
+
+def _sex(value: Any) -> Any:
+    """男/女 and M/F (either case) are male/female; anything else is refused, not guessed."""
+    if not isinstance(value, str):
+        return value  # the Literal says what a sex is
+    found = _SEX_SPELLINGS.get(value)
+    if found is None:
+        raise PydanticCustomError(
+            "sex", "sex is male, female or unknown (男, 女, M, F, m and f are accepted)"
+        )
+    return found
+
+
+SexInput = Annotated[
+    Sex,
+    BeforeValidator(_sex, json_schema_input_type=Literal[tuple(_SEX_SPELLINGS)]),
+]
+# --- end of sex spellings -----------------------------------------------------------------
+
+
 class Patient(_Model):
     id: Id
-    sex: Sex | None = None
+    sex: SexInput | None = None
     birth_date: Day | None = None
 
 
@@ -176,10 +204,83 @@ class Context(_Model):
     setting: Setting | None = None
     department: StrictStr | None = None
     flags: tuple[Flag, ...] = ()
+    encounter: Id | None = Field(
+        default=None,
+        description="the visit (encounter) the order is placed in; an authorisation bound "
+        "to a visit holds only for orders that name that visit here",
+    )
+
+
+# --- the patient's authorisation, per visit (issue 11; check/_authorization.py) ----------
+AuthCode = Annotated[str, Strict(), Field(min_length=1, max_length=256)]
 
 
 class Authorization(_Model):
-    granted: Annotated[bool, Strict()] = False
+    """The patient's permission to use their results from elsewhere for this order.
+
+    ``{"granted": true}`` is the simplest form. The rest says when and for what it holds;
+    labrecog checks it against the order's time and visit (docs/case.md). The code is
+    recorded, never verified (its issuer does that), and never shown: it is left out of
+    ``repr`` and of every message.
+    """
+
+    granted: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="the patient authorised the use of their results; details may be "
+        "recorded for an authorisation not (or no longer) granted",
+    )
+    code: AuthCode | None = Field(
+        default=None,
+        repr=False,
+        description="the dynamic authorisation code the patient gave; recorded, never shown",
+    )
+    encounter: Id | None = Field(
+        default=None,
+        description="the visit it is bound to: it holds only for orders whose "
+        "context.encounter is this visit",
+    )
+    granted_at: Timestamp | None = Field(
+        default=None, description="when it was given: it holds for orders placed then or later"
+    )
+    expires_at: Timestamp | None = Field(
+        default=None,
+        description="the first instant it no longer holds: orders placed before it only",
+    )
+    ends_with_visit: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="it lasts as long as its visit (encounter, required) and no longer",
+    )
+    institutions: tuple[Id, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="only results performed by these institutions may be used; absent: all",
+    )
+    results: tuple[Id, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="only these prior results (by id) may be used; absent: all",
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Authorization:
+        if (
+            self.granted_at is not None
+            and self.expires_at is not None
+            and self.expires_at <= self.granted_at
+        ):
+            raise PydanticCustomError(
+                "chronology", "expires_at is not after granted_at", {"field": "expires_at"}
+            )
+        if self.ends_with_visit and self.encounter is None:
+            raise PydanticCustomError(
+                "visit",
+                "ends_with_visit needs the visit it ends with: give encounter",
+                {"field": "ends_with_visit"},
+            )
+        return self
+
+
+# --- end of the patient's authorisation --------------------------------------------------
 
 
 class OrderedItem(_Model):
@@ -231,6 +332,29 @@ class PriorResult(_Model):
         return self
 
 
+# --- results an adapter could not read (docs/fhir.md, "What refuses a Bundle") -------------
+
+
+class UnreadableProblem(_Model):
+    """Why a result could not be read, named by the path in the adapter's own input."""
+
+    path: StrictStr
+    message: StrictStr
+
+
+class UnreadableResult(_Model):
+    """A result an adapter (the FHIR reader, an integrator's) found but could not read or
+    trust: never used, but it may be the newest result of a test, so a waiver it might
+    contradict is withheld (reason ``unreadable_result``). What is known of it is optional.
+    """
+
+    id: Id | None = None
+    code: Id | None = None
+    loinc: Annotated[str, Strict(), Field(pattern=r"^[0-9]{1,7}-[0-9]$")] | None = None
+    collected_at: Timestamp | None = None
+    problems: tuple[UnreadableProblem, ...] = Field(min_length=1, max_length=100)
+
+
 class Case(_Model):
     order_id: Id
     ordered_at: Timestamp
@@ -240,6 +364,7 @@ class Case(_Model):
     authorization: Authorization = Authorization()
     tests: tuple[OrderedItem, ...] = Field(min_length=1, max_length=500)
     prior_results: tuple[PriorResult, ...] = Field(default=(), max_length=100_000)
+    unreadable_results: tuple[UnreadableResult, ...] = Field(default=(), max_length=100_000)
 
     @model_validator(mode="after")
     def _integrity(self, info: ValidationInfo) -> Case:

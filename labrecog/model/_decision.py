@@ -49,6 +49,7 @@ ReasonCode = Literal[
     "implausible_value",
     "newer_result_conflicts",
     "unmapped_result",
+    "unreadable_result",
 ]
 
 REASON_CODES: tuple[str, ...] = ReasonCode.__args__  # type: ignore[attr-defined]
@@ -141,5 +142,9 @@ class Decision(_Out):
     ruleset: RulesetRef
     currency: str
     saving: str
+    # What must still be tested, one entry per line that stays, in the order of the items:
+    # a retest item's code as ordered, a partial panel's `retest` components; [] when all
+    # is recognised. The summary a doctor and an order system both read (docs/reasons.md).
+    to_order: tuple[str, ...]
     items: tuple[DecisionItem, ...]
     ext: dict[str, Any] | None = None  # the case's ext, carried through

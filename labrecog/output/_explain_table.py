@@ -25,6 +25,7 @@ from labrecog.words import (
     format_duration,
     minutes,
     number,
+    paren,
     patient_words,
     say,
     text,
@@ -55,6 +56,7 @@ def explanation(
     for n, (ordered, item) in enumerate(zip(case.tests, decision.items, strict=True), 1):
         parts.append(_item_table(n, ordered, item, case, priors, rules, words))
     parts.append(_footer(decision, words))
+    parts.append(_to_order(decision, rules, words))
     return Group(*parts)
 
 
@@ -262,6 +264,21 @@ def _footer(decision: Decision, w: _Words) -> Text:
     out = Text(w("total"), style="bold")
     out.append(f"{decision.saving} {decision.currency}", style="bold green")
     out.append(w("counts", **counts))
+    return out
+
+
+def _to_order(decision: Decision, rules: CompiledRules, w: _Words) -> Text:
+    """The decision's ``to_order`` by catalogue name, code beside it (as ordered, so an
+    alias or unknown code reads as the order does): what the doctor still orders."""
+    out = Text(w("to_order"), style="bold")
+    if not decision.to_order:
+        out.append(w("to_order.none"))
+        return out
+    shown = []
+    for code in decision.to_order:
+        name = _name(rules.order_codes.get(code), rules, w)
+        shown.append(f"{name}{paren(code, w.lang)}" if name else code)
+    out.append(text("punct:enumeration", w.lang).join(shown))
     return out
 
 

@@ -8,13 +8,16 @@ from a decisions file (test codes, institution ids, reason codes) is escaped.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
 from typing import Any
 
+from labrecog.words import Lang, say
+
 __all__ = [
-    "NOT_RECORDED",
+    "Names",
     "ReportTable",
     "format_money",
     "format_percent",
@@ -23,14 +26,8 @@ __all__ = [
     "report_tables",
 ]
 
-NOT_RECORDED = "(not recorded)"
-"""Shown for waived results whose decision did not name the performing institution."""
-
-INSTITUTION_CAPTION = (
-    "Waived tests counted by the performing lab of the result used: single tests and panel "
-    "components alike. Saving is attributed for single tests only; a panel's saving is not "
-    "split between labs (unattributed panel saving: {unattributed})."
-)
+#: ordered code -> how the report shows it ("HBA1C 糖化血红蛋白A1c"); codes not in it as is
+Names = Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,36 +66,47 @@ def format_percent(rate: str | None) -> str:
     return "–" if rate is None else f"{Decimal(rate) * 100:.1f}%"
 
 
-def report_tables(data: dict[str, Any], top: int) -> list[ReportTable]:
-    """The tables of the report, each cut to ``top`` rows (the JSON keeps them all)."""
+def report_tables(
+    data: dict[str, Any], top: int, lang: Lang = "en", names: Names | None = None
+) -> list[ReportTable]:
+    """The tables of the report, each cut to ``top`` rows (the JSON keeps them all), in
+    ``lang``; ``names`` shows tests by code and name."""
+
+    def w(key: str, **params: object) -> str:
+        return say("report", key, lang, **params)
+
+    def heads(*keys: str) -> tuple[str, ...]:
+        return tuple(w(key) for key in keys)
+
+    def test(code: str) -> str:
+        return plain(names.get(code, code) if names else code)
+
     totals = data["totals"]
     total_rows = [
-        ("cases", str(totals["cases"])),
-        ("decisions", str(totals["decisions"])),
-        ("error records", str(totals["errors"])),
-        ("unreadable lines", str(totals["unreadable"])),
-        ("items", str(totals["items"])),
-        ("waive", f"{totals['waive']} ({format_percent(totals['waive_rate'])})"),
-        ("partial", f"{totals['partial']} ({format_percent(totals['partial_rate'])})"),
-        ("retest", f"{totals['retest']} ({format_percent(totals['retest_rate'])})"),
-        ("saving", format_money(totals["saving"])),
+        (w("cases"), str(totals["cases"])),
+        (w("decisions"), str(totals["decisions"])),
+        (w("error_records"), str(totals["errors"])),
+        (w("unreadable"), str(totals["unreadable"])),
+        (w("items"), str(totals["items"])),
+        (w("waive"), f"{totals['waive']} ({format_percent(totals['waive_rate'])})"),
+        (w("partial"), f"{totals['partial']} ({format_percent(totals['partial_rate'])})"),
+        (w("retest"), f"{totals['retest']} ({format_percent(totals['retest_rate'])})"),
+        (w("saving"), format_money(totals["saving"])),
     ]
     if totals["saving_mismatches"]:
-        total_rows.append(
-            ("decisions whose saving ≠ sum of items", str(totals["saving_mismatches"]))
-        )
+        total_rows.append((w("mismatches"), str(totals["saving_mismatches"])))
     for code, n in data["error_codes"].items():
-        total_rows.append((f"error records: {plain(code)}", str(n)))
+        total_rows.append((w("error_code", code=plain(code)), str(n)))
     tables = [
-        ReportTable("totals", "Totals", ("", "value"), (False, True), tuple(total_rows)),
+        ReportTable("totals", w("totals"), ("", w("value")), (False, True), tuple(total_rows)),
         _cut(
             "by_test",
-            "By test",
-            ("test", "count", "waive", "partial", "retest", "waiver rate", "saving"),
+            w("by_test"),
+            heads("test", "count", "waive", "partial", "retest", "waiver_rate", "saving"),
             (False, True, True, True, True, True, True),
             [
                 (
-                    plain(r["code"]),
+                    test(r["code"]),
                     str(r["count"]),
                     str(r["waive"]),
                     str(r["partial"]),
@@ -112,12 +120,12 @@ def report_tables(data: dict[str, Any], top: int) -> list[ReportTable]:
         ),
         _cut(
             "by_institution",
-            "By performing institution",
-            ("institution", "waived tests", "single tests", "panel components", "saving"),
+            w("by_institution"),
+            heads("institution", "waived_tests", "single_tests", "panel_components", "saving"),
             (False, True, True, True, True),
             [
                 (
-                    NOT_RECORDED if r["institution"] is None else plain(r["institution"]),
+                    w("not_recorded") if r["institution"] is None else plain(r["institution"]),
                     str(r["waived_tests"]),
                     str(r["single_tests"]),
                     str(r["panel_components"]),
@@ -126,21 +134,21 @@ def report_tables(data: dict[str, Any], top: int) -> list[ReportTable]:
                 for r in data["by_institution"]
             ],
             top,
-            INSTITUTION_CAPTION.format(unattributed=format_money(data["unattributed_saving"])),
+            w("institution_caption", unattributed=format_money(data["unattributed_saving"])),
         ),
         _cut(
             "by_reason",
-            "By reason",
-            ("reason", "items", "reasons"),
+            w("by_reason"),
+            heads("reason", "reason_items", "reasons"),
             (False, True, True),
             [(plain(r["code"]), str(r["items"]), str(r["reasons"])) for r in data["by_reason"]],
             top,
-            "items: how many items carry the code; reasons: how often it appears in all.",
+            w("reason_caption"),
         ),
         _cut(
             "by_ruleset",
-            "By rule set",
-            ("id", "version", "digest", "decisions", "items", "waiver rate", "saving"),
+            w("by_ruleset"),
+            heads("id", "version", "digest", "decisions", "items", "waiver_rate", "saving"),
             (False, False, False, True, True, True, True),
             [
                 (
@@ -155,7 +163,7 @@ def report_tables(data: dict[str, Any], top: int) -> list[ReportTable]:
                 for r in data["by_ruleset"]
             ],
             top,
-            "digest shortened to 12 hex digits; --json has it in full.",
+            w("digest_caption"),
         ),
     ]
     return tables
@@ -202,38 +210,56 @@ _ROW_HEIGHT = 20
 _LABEL_UNITS = 26  # label display width, CJK characters counting two
 
 
-def render_html(data: dict[str, Any], top: int, source: str) -> str:
+def render_html(
+    data: dict[str, Any],
+    top: int,
+    source: str,
+    lang: Lang = "en",
+    names: Names | None = None,
+) -> str:
     """The whole page; ``source`` is the decisions file's name, shown in the heading."""
-    tables = {t.key: t for t in report_tables(data, top)}
+
+    def w(key: str, **params: object) -> str:
+        return say("report", key, lang, **params)
+
+    def test(code: str) -> str:
+        return names.get(code, code) if names else code
+
+    tables = {t.key: t for t in report_tables(data, top, lang, names)}
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en">',
+        f'<html lang="{lang}">',
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>labrecog report</title>",
+        f"<title>{_e(w('title'))}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
-        "<h1>labrecog report</h1>",
-        f'<p class="src">decisions: {_e(source)}</p>',
-        _table_html(tables["totals"]),
+        f"<h1>{_e(w('title'))}</h1>",
+        f'<p class="src">{_e(w("decisions_file", source=source))}</p>',
+        _table_html(tables["totals"], w),
     ]
     if data["unreadable_lines"]:
-        parts.append("<p>Unreadable lines (first few):</p><ul>")
+        parts.append(f"<p>{_e(w('unreadable_lines'))}</p><ul>")
         for sample in data["unreadable_lines"]:
             line = "?" if sample["line"] is None else str(sample["line"])
-            parts.append(f"<li>line {line}: {_e(sample['why'])}</li>")
+            parts.append(f"<li>{_e(w('line', line=line, why=sample['why']))}</li>")
         parts.append("</ul>")
     by_test = data["by_test"][:top]
-    parts.append("<h2>Waiver rate by test</h2>")
+    parts.append(f"<h2>{_e(w('chart.rate'))}</h2>")
     parts.append(
         _bar_chart(
-            "Waiver rate by test",
+            w("chart.rate"),
             [
-                (r["code"], float(Decimal(r["waive_rate"] or 0)), format_percent(r["waive_rate"]))
+                (
+                    test(r["code"]),
+                    float(Decimal(r["waive_rate"] or 0)),
+                    format_percent(r["waive_rate"]),
+                )
                 for r in by_test
             ],
+            w("no_data"),
             scale_max=1.0,
         )
     )
@@ -242,29 +268,32 @@ def render_html(data: dict[str, Any], top: int, source: str) -> str:
             (r for r in data["by_test"] if currency in r["saving"]),
             key=lambda r: (-Decimal(r["saving"][currency]), r["code"]),
         )[:top]
-        parts.append(f"<h2>Saving by test ({_e(currency)})</h2>")
+        title = w("chart.saving", currency=currency)
+        parts.append(f"<h2>{_e(title)}</h2>")
         parts.append(
             _bar_chart(
-                f"Saving by test ({currency})",
+                title,
                 [
                     (
-                        r["code"],
+                        test(r["code"]),
                         float(Decimal(r["saving"][currency])),
                         f"{r['saving'][currency]} {currency}",
                     )
                     for r in ranked
                 ],
+                w("no_data"),
             )
         )
-    parts.append("<h2>Reasons by count</h2>")
+    parts.append(f"<h2>{_e(w('chart.reasons'))}</h2>")
     parts.append(
         _bar_chart(
-            "Reasons by number of items",
+            w("chart.reasons_label"),
             [(r["code"], float(r["items"]), str(r["items"])) for r in data["by_reason"][:top]],
+            w("no_data"),
         )
     )
     for key in ("by_test", "by_institution", "by_reason", "by_ruleset"):
-        parts.append(_table_html(tables[key]))
+        parts.append(_table_html(tables[key], w))
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
 
@@ -273,7 +302,7 @@ def _e(text: str) -> str:
     return escape(plain(text), quote=True)
 
 
-def _table_html(table: ReportTable) -> str:
+def _table_html(table: ReportTable, w: Callable[..., str]) -> str:
     out = []
     if table.key != "totals":
         out.append(f"<h2>{_e(table.title)}</h2>")
@@ -293,10 +322,10 @@ def _table_html(table: ReportTable) -> str:
         )
         out.append(f"<tr>{cells}</tr>")
     if not table.rows:
-        out.append(f'<tr><td colspan="{len(table.headers)}">no rows</td></tr>')
+        out.append(f'<tr><td colspan="{len(table.headers)}">{_e(w("no_rows"))}</td></tr>')
     out.append("</tbody></table>")
     if table.hidden:
-        out.append(f'<p class="more">… and {table.hidden} more (see --json)</p>')
+        out.append(f'<p class="more">{_e(w("more_html", n=table.hidden))}</p>')
     return "\n".join(out)
 
 
@@ -316,11 +345,14 @@ def _short_label(label: str) -> str:
 
 
 def _bar_chart(
-    title: str, bars: list[tuple[str, float, str]], scale_max: float | None = None
+    title: str,
+    bars: list[tuple[str, float, str]],
+    no_data: str,
+    scale_max: float | None = None,
 ) -> str:
     """Horizontal bars: label, bar scaled to the largest value (or ``scale_max``), value."""
     if not bars:
-        return "<p>no data</p>"
+        return f"<p>{_e(no_data)}</p>"
     biggest = scale_max if scale_max is not None else max(v for _, v, _ in bars)
     height = _ROW_HEIGHT * len(bars) + 4
     width = _LABEL_WIDTH + _BAR_WIDTH + 110

@@ -38,6 +38,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labrecog.engine import Engine
+from labrecog.server._card_text import CARD_SETS, CardSet
 from labrecog.server._discovery import (
     SERVICES,
     Service,
@@ -117,9 +118,9 @@ class _Guard:
             )
 
 
-def _service(request: Request) -> Service:
+def _service(request: Request, services: Mapping[str, Service]) -> Service:
     service_id = request.path_params["service_id"]
-    service = SERVICES.get(service_id)
+    service = services.get(service_id)
     if service is None:
         raise ServiceError(
             404,
@@ -138,14 +139,20 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     cors_origins: Sequence[str] = ("*",),
     fetch_limits: FetchLimits | None = None,
+    cards: CardSet = "both",
 ) -> Starlette:
     """The CDS Hooks service for one loaded rule set.
 
     ``institution`` (``{"id", "region", "level"}``) is the ordering institution used when
     the draft orders do not name one; ``feedback_store`` keeps issued cards and feedback;
     ``fetch_limits`` bound (or switch off) fetching missing prefetch from the client's
-    FHIR server (default: 5 s, ``max_body_bytes`` per key, 10 pages).
+    FHIR server (default: 5 s, ``max_body_bytes`` per key, 10 pages); ``cards`` picks the
+    cards answered: ``items`` (one per recognised item), ``summary`` (the order's summary
+    card) or ``both``; the authorisation notice comes with each.
     """
+    if cards not in CARD_SETS:
+        raise ValueError(f"cards must be one of {', '.join(CARD_SETS)}, not {cards!r}")
+    services = {key: dataclasses.replace(s, cards=cards) for key, s in SERVICES.items()}
     rules = engine.rules
     limits = fetch_limits or FetchLimits(max_bytes=max_body_bytes)
     templates = prefetch_templates(rules)
@@ -186,7 +193,7 @@ def create_app(
 
     async def call_service(request: Request) -> Response:
         received_at = datetime.now(UTC)
-        service = _service(request)
+        service = _service(request, services)
         log = _log_fields(request)
         log.update(service=service.id, hook=service.hook)
         body = await read_json(request, max_body_bytes)
@@ -216,7 +223,7 @@ def create_app(
         return JSONResponse({"cards": result.cards})
 
     async def post_feedback(request: Request) -> Response:
-        service = _service(request)
+        service = _service(request, services)
         log = _log_fields(request)
         log.update(service=service.id, feedback=True)
         body = await read_json(request, max_body_bytes)

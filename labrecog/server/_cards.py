@@ -1,7 +1,10 @@
 """Decision + case → CDS Hooks cards.
 
-One card per ordered item that need not be performed in full; items to re-test get no
-card (there is nothing to suggest, and a card saying "order it" would be noise):
+:func:`render_cards` answers the card set a service is configured for (``--cards``): the
+order's summary card and the authorisation notice (:mod:`labrecog.server._summary_card`),
+and one card per ordered item that need not be performed in full; items to re-test get no
+card of their own (there is nothing to suggest, and a card saying "order it" would be
+noise; the summary card lists them at once):
 
 - ``waive`` (a test, or a panel whose every component is recognised): the card names the
   prior result relied on (value, unit, collection time, performing laboratory, mark),
@@ -27,202 +30,51 @@ goes into the Markdown ``detail``, so input cannot inject links or HTML into the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from collections.abc import Sequence
+from datetime import tzinfo
 from typing import Any
 
 from labrecog.compile import CompiledRules
-from labrecog.fhir import FHIR_FLAG_SYSTEM, FhirCase
-from labrecog.model import Case, Decision, DecisionItem, PriorResult, Reason, ReferenceRange
-from labrecog.server._feedback import IssuedCard
-from labrecog.words import (
-    Lang,
-    comma,
-    format_duration,
-    label,
-    minutes_utc,
-    number,
-    paren,
-    say,
-    text,
+from labrecog.fhir import FhirCase
+from labrecog.model import Decision, DecisionItem, PriorResult, Reason
+from labrecog.server._card_text import (
+    CARD_NAMESPACE,
+    CARD_SETS,
+    SUMMARY_LIMIT,
+    TOPIC_SYSTEM,
+    CardContext,
+    CardSet,
+    card_uuid,
+    fit_summary,
+    lab_name,
+    local,
+    md,
+    outside_range,
+    words,
 )
+from labrecog.server._feedback import IssuedCard
+from labrecog.server._summary_card import (
+    ORDER_ITEM,
+    authorization_blocked,
+    authorization_card,
+    order_card_id,
+    summary_card,
+)
+from labrecog.words import Lang, label, paren
 
 __all__ = [
     "CARD_NAMESPACE",
+    "CARD_SETS",
     "SUMMARY_LIMIT",
     "TOPIC_SYSTEM",
+    "CardSet",
     "card_uuid",
     "fit_summary",
+    "md",
     "render_cards",
 ]
 
-SUMMARY_LIMIT = 140  # CDS Hooks: "<140-character summary"
 _MAX_OTHERS = 8  # other candidates listed in a card's detail
-CARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://labrecog.dev/cds-hooks/card")
-TOPIC_SYSTEM = "https://labrecog.dev/fhir/CodeSystem/card-topic"
-
-
-def _t(key: str, lang: Lang, **params: object) -> str:
-    return say("card", key, lang, **params)
-
-
-_MD_SPECIAL = frozenset("\\`*_[]<>|~#&!{}")
-
-
-def md(text: str) -> str:
-    """Text from the request, made inert in Markdown: one line, punctuation escaped."""
-    flat = " ".join(text.split())
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in flat)
-
-
-def card_uuid(service_id: str, order_id: str, service_request: str) -> str:
-    return str(uuid.uuid5(CARD_NAMESPACE, f"{service_id}\x1f{order_id}\x1f{service_request}"))
-
-
-def fit_summary(template: str, fields: dict[str, str], shrink: Sequence[str]) -> str:
-    """Render ``template``; while it is not under :data:`SUMMARY_LIMIT` characters,
-    shorten the longest of the ``shrink`` fields with an ellipsis."""
-    values = dict(fields)
-    text = template.format(**values)
-    while len(text) >= SUMMARY_LIMIT:
-        name = max(shrink, key=lambda k: len(values[k]))
-        current = values[name]
-        if len(current) <= 2:
-            break
-        excess = len(text) - SUMMARY_LIMIT + 1
-        keep = max(1, len(current) - excess - 1)
-        values[name] = current[:keep] + "…"
-        text = template.format(**values)
-    if len(text) >= SUMMARY_LIMIT:
-        text = text[: SUMMARY_LIMIT - 2] + "…"
-    return text
-
-
-# --------------------------------------------------------------------------- pieces
-
-
-def _range_text(rr: ReferenceRange | None, unit: str | None) -> str | None:
-    if rr is None:
-        return None
-    unit_text = rr.unit or unit or ""
-    if rr.low is not None and rr.high is not None:
-        core = f"{number(rr.low)}–{number(rr.high)}"
-    elif rr.low is not None:
-        core = f"≥ {number(rr.low)}"
-    elif rr.high is not None:
-        core = f"≤ {number(rr.high)}"
-    elif rr.text:
-        return rr.text
-    else:
-        return None
-    return f"{core} {unit_text}".strip()
-
-
-def _abnormal(prior: PriorResult) -> bool:
-    """Outside its own printed interval (same unit only; nothing is converted here)."""
-    rr = prior.reference_range
-    if prior.value is None or rr is None or (rr.unit is not None and rr.unit != prior.unit):
-        return False
-    return (rr.low is not None and prior.value < rr.low) or (
-        rr.high is not None and prior.value > rr.high
-    )
-
-
-def _local(moment: datetime, tz: tzinfo | None) -> datetime:
-    return moment.astimezone(tz) if tz is not None else moment
-
-
-def _lab(prior: PriorResult) -> str:
-    return prior.institution.name or prior.institution.id
-
-
-def _value(prior: PriorResult, lang: Lang) -> str:
-    if prior.value is not None:
-        return f"{number(prior.value)} {prior.unit or ''}".strip()
-    if prior.value_text is not None:
-        return prior.value_text
-    return _t("value.none", lang)
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    rules: CompiledRules
-    lang: Lang
-    case: Case
-    priors: Mapping[str, PriorResult]
-    observations: Mapping[str, str]
-    tz: tzinfo | None
-
-    def name(self, code: str) -> str:
-        canonical = self.rules.order_codes.get(code, code)
-        test = self.rules.tests.get(canonical)
-        if test is not None:
-            return test.name(self.lang)
-        panel = self.rules.panels.get(canonical)
-        if panel is not None:
-            return panel.name(self.lang)
-        return code
-
-    def join(self, parts: Iterable[str]) -> str:
-        return text("punct:enumeration", self.lang).join(parts)
-
-    def observation(self, result_id: str | None) -> str:
-        if result_id is None:
-            return "-"
-        return self.observations.get(result_id, result_id)
-
-    def prior_lines(self, prior: PriorResult) -> list[str]:
-        lang = self.lang
-        result = md(_value(prior, lang))
-        rr = _range_text(prior.reference_range, prior.unit)
-        if rr:
-            result += paren(f"{_t('reference', lang)} {md(rr)}", lang)
-        collected = _local(prior.collected_at, self.tz)
-        age = format_duration(self.case.ordered_at - prior.collected_at)
-        lab = md(_lab(prior))
-        if prior.institution.name:
-            lab += paren(md(prior.institution.id), lang)
-        if prior.mark:
-            lab += f"{comma(lang)}{_t('mark', lang)} {md(prior.mark)}"
-        lines = [
-            f"- {label('card', 'result', lang)} {result}",
-            f"- {label('card', 'collected', lang)} {minutes_utc(collected)}{comma(lang)}"
-            + _t("before", lang, age=age),
-            f"- {label('card', 'lab', lang)} {lab}",
-            f"- {label('card', 'resource', lang)} {md(self.observation(prior.id))}",
-        ]
-        return lines
-
-    def reason_line(self, reason: Reason) -> str:
-        subject = self.observation(reason.result_id) if reason.result_id else None
-        test = f"{self.name(reason.test)}: " if reason.test else ""
-        where = f"{md(subject)}: " if subject else ""
-        return f"- {md(test)}{where}{md(reason.message)}"
-
-    def overrides(self, codes: Sequence[str]) -> list[dict[str, str]]:
-        canonical = {self.rules.order_codes.get(c, c) for c in codes}
-        out = []
-        for exc in self.rules.exceptions.values():
-            if exc.targets is None or canonical & exc.targets:
-                out.append(
-                    {
-                        "system": FHIR_FLAG_SYSTEM,
-                        "code": exc.flag,
-                        "display": exc.name(self.lang),
-                    }
-                )
-        return out
-
-    def source(self) -> dict[str, Any]:
-        return {
-            "label": f"labrecog {self.rules.id} {self.rules.version}",
-            "topic": {
-                "system": TOPIC_SYSTEM,
-                "code": "lab-result-recognition",
-                "display": say("card", "topic", self.lang),
-            },
-        }
 
 
 def _unmapped(item: DecisionItem) -> bool:
@@ -230,18 +82,18 @@ def _unmapped(item: DecisionItem) -> bool:
     return any(r.code == "unmapped_result" for r in item.reasons)
 
 
-def _others(ctx: _Context, reasons: Sequence[Reason]) -> list[str]:
+def _others(ctx: CardContext, reasons: Sequence[Reason]) -> list[str]:
     if not reasons:
         return []
-    lines = ["", _t("others", ctx.lang)]
+    lines = ["", words("others", ctx.lang)]
     lines.extend(ctx.reason_line(r) for r in reasons[:_MAX_OTHERS])
     if len(reasons) > _MAX_OTHERS:
-        lines.append(_t("more", ctx.lang, n=len(reasons) - _MAX_OTHERS))
+        lines.append(words("more", ctx.lang, n=len(reasons) - _MAX_OTHERS))
     return lines
 
 
 def _waive_card(
-    ctx: _Context, item: DecisionItem, request: str, card_id: str, issued: dict[str, Any]
+    ctx: CardContext, item: DecisionItem, request: str, card_id: str, issued: dict[str, Any]
 ) -> dict[str, Any] | None:
     lang = ctx.lang
     name = ctx.name(item.code)
@@ -252,27 +104,27 @@ def _waive_card(
     prior = ctx.priors.get(item.result_id or "")
     if prior is None:  # the engine names the result it used; never waive without it
         return None
-    date = f"{_local(prior.collected_at, ctx.tz):%Y-%m-%d}"
+    date = f"{local(prior.collected_at, ctx.tz):%Y-%m-%d}"
     summary = fit_summary(
-        _t("summary.waive", lang, name="{name}", date="{date}", lab="{lab}"),
-        {"name": name, "date": date, "lab": _lab(prior)},
+        words("summary.waive", lang, name="{name}", date="{date}", lab="{lab}"),
+        {"name": name, "date": date, "lab": lab_name(prior)},
         ("lab", "name"),
     )
     source = paren(item.source, lang) if item.source else ""
-    lines = [_t("head.waive", lang, name=md(f"{name} ({item.code})")), ""]
+    lines = [words("head.waive", lang, name=md(f"{name} ({item.code})")), ""]
     lines.extend(ctx.prior_lines(prior))
     lines.append(
         f"- {label('card', 'why', lang)} "
-        + md(_t("why.text", lang, max_age=item.max_age or "-", source=source))
+        + md(words("why.text", lang, max_age=item.max_age or "-", source=source))
     )
     lines.append(f"- {label('card', 'saving', lang)} {item.saving} {ctx.rules.currency}")
-    abnormal = _abnormal(prior)
+    abnormal = outside_range(prior)
     if abnormal:
-        lines.extend(["", _t("abnormal", lang)])
+        lines.extend(["", words("abnormal", lang)])
     lines.extend(_others(ctx, item.reasons))
     observation = ctx.observation(prior.id)
     suggestion = _delete_suggestion(
-        ctx, card_id, request, name, observation=observation, date=date, lab=_lab(prior)
+        ctx, card_id, request, name, observation=observation, date=date, lab=lab_name(prior)
     )
     issued.update(observations=(observation,), suggestion_uuid=suggestion["uuid"])
     card: dict[str, Any] = {
@@ -289,15 +141,22 @@ def _waive_card(
 
 
 def _delete_suggestion(
-    ctx: _Context, card_id: str, request: str, name: str, *, observation: str, date: str, lab: str
+    ctx: CardContext,
+    card_id: str,
+    request: str,
+    name: str,
+    *,
+    observation: str,
+    date: str,
+    lab: str,
 ) -> dict[str, Any]:
     """The one suggestion a waive card carries: delete the item's own draft order."""
     lang = ctx.lang
-    description = _t(
+    description = words(
         "action", lang, request=request, name=name, observation=observation, date=date, lab=lab
     )
     return {
-        "label": _t("suggest", lang, name=name),
+        "label": words("suggest", lang, name=name),
         "uuid": str(uuid.uuid5(CARD_NAMESPACE, f"{card_id}\x1fdelete")),
         "isRecommended": True,
         "actions": [{"type": "delete", "description": description, "resourceId": request}],
@@ -311,7 +170,7 @@ def _add_overrides(card: dict[str, Any], reasons: list[dict[str, str]]) -> None:
 
 
 def _panel_card(
-    ctx: _Context,
+    ctx: CardContext,
     item: DecisionItem,
     request: str,
     card_id: str,
@@ -329,32 +188,36 @@ def _panel_card(
     total = len(waived) + len(retest)
     lines: list[str]
     if whole:
-        labs = sorted({_lab(p) for p in priors if p})
+        labs = sorted({lab_name(p) for p in priors if p})
         summary = fit_summary(
-            _t("summary.waive", lang, name="{name}", date="{date}", lab="{lab}"),
+            words("summary.waive", lang, name="{name}", date="{date}", lab="{lab}"),
             {"name": name, "date": summary_date(priors, ctx.tz), "lab": ctx.join(labs)},
             ("lab", "name"),
         )
-        lines = [_t("head.waive", lang, name=md(f"{name} ({item.code})"))]
+        lines = [words("head.waive", lang, name=md(f"{name} ({item.code})"))]
     else:
         summary = fit_summary(
-            _t("summary.partial", lang, name="{name}", n=len(waived), m=total, retest="{retest}"),
+            words(
+                "summary.partial", lang, name="{name}", n=len(waived), m=total, retest="{retest}"
+            ),
             {"name": name, "retest": ctx.join(ctx.name(c) for c in retest)},
             ("retest", "name"),
         )
-        lines = [_t("head.partial", lang, name=md(f"{name} ({item.code})"), n=len(waived), m=total)]
-    lines.extend(["", _t("recognised", lang)])
+        lines = [
+            words("head.partial", lang, name=md(f"{name} ({item.code})"), n=len(waived), m=total)
+        ]
+    lines.extend(["", words("recognised", lang)])
     abnormal = False
     for component, prior in zip(waived, priors, strict=True):
         assert prior is not None
-        abnormal = abnormal or _abnormal(prior)
+        abnormal = abnormal or outside_range(prior)
         lines.append(f"- **{md(ctx.name(component.code))} ({md(component.code)})**")
         lines.extend("  " + line for line in ctx.prior_lines(prior))
         for reason in item.reasons:
             if reason.test == component.code and reason.code == "unmapped_result":
                 lines.append("  " + ctx.reason_line(reason.model_copy(update={"test": None})))
     if retest:
-        lines.extend(["", _t("to_order", lang)])
+        lines.extend(["", words("to_order", lang)])
         for code in retest:
             lines.append(f"- **{md(ctx.name(code))} ({md(code)})**")
             for reason in item.reasons:
@@ -363,7 +226,7 @@ def _panel_card(
     lines.append("")
     lines.append(f"{label('card', 'saving', lang)} {item.saving} {ctx.rules.currency}")
     if abnormal:
-        lines.extend(["", _t("abnormal", lang)])
+        lines.extend(["", words("abnormal", lang)])
     observations = tuple(ctx.observation(w.result_id) for w in waived)
     card: dict[str, Any] = {
         "uuid": card_id,
@@ -380,14 +243,14 @@ def _panel_card(
             name,
             observation=", ".join(observations),
             date=summary_date(priors, ctx.tz),
-            lab=ctx.join(sorted({_lab(p) for p in priors if p})),
+            lab=ctx.join(sorted({lab_name(p) for p in priors if p})),
         )
         issued.update(observations=observations, suggestion_uuid=suggestion["uuid"])
         card["suggestions"] = [suggestion]
         card["selectionBehavior"] = "any"
     else:
         issued.update(observations=observations, suggestion_uuid=None)
-        lines.extend(["", _t("no_suggestion", lang)])
+        lines.extend(["", words("no_suggestion", lang)])
     card["detail"] = "\n".join(lines)
     codes = [item.code, *(w.code for w in waived)]
     _add_overrides(card, ctx.overrides(codes))
@@ -395,7 +258,7 @@ def _panel_card(
 
 
 def summary_date(priors: Sequence[PriorResult | None], tz: tzinfo | None) -> str:
-    dates = sorted(f"{_local(p.collected_at, tz):%Y-%m-%d}" for p in priors if p is not None)
+    dates = sorted(f"{local(p.collected_at, tz):%Y-%m-%d}" for p in priors if p is not None)
     if not dates:
         return "-"
     return dates[0] if dates[0] == dates[-1] else f"{dates[0]}…{dates[-1]}"
@@ -409,10 +272,14 @@ def render_cards(
     *,
     service_id: str,
     hook_instance: str,
+    cards: CardSet = "both",
 ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
-    """The cards for one decision, in the order of the draft orders, and their records."""
+    """The cards for one decision and their records: the order's summary card (unless
+    ``cards`` is ``items``), the authorisation notice (whatever ``cards``), then one card
+    per recognised item in the order of the draft orders (unless ``cards`` is ``summary``).
+    """
     case = fhir_case.case
-    ctx = _Context(
+    ctx = CardContext(
         rules=rules,
         lang=lang,
         case=case,
@@ -420,13 +287,44 @@ def render_cards(
         observations=fhir_case.observations,
         tz=rules.timezone,
     )
-    cards: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     issued: list[IssuedCard] = []
     ruleset = f"{rules.id} {rules.version}"
+
+    def record(card_id: str, code: str, status: str, request: str, extra: dict[str, Any]) -> None:
+        issued.append(
+            IssuedCard(
+                card_uuid=card_id,
+                service_id=service_id,
+                hook_instance=hook_instance,
+                order_id=decision.order_id,
+                item_code=code,
+                status=status,
+                service_request=request,
+                observations=extra.get("observations", ()),
+                suggestion_uuid=extra.get("suggestion_uuid"),
+                ruleset=ruleset,
+                ruleset_digest=rules.digest,
+            )
+        )
+
     if len(decision.items) != len(fhir_case.requests):
         # Items are matched to ServiceRequests by position: a mismatch would aim a
         # delete at the wrong order, so nothing is suggested at all.
         raise RuntimeError("decision items do not match the draft ServiceRequests")
+    if cards != "items":
+        card_id = order_card_id(service_id, decision.order_id, "summary")
+        card = summary_card(ctx, decision, card_id)
+        if card is not None:
+            out.append(card)
+            record(card_id, ORDER_ITEM, "summary", "", {})
+    blocked = authorization_blocked(decision)
+    if blocked:
+        card_id = order_card_id(service_id, decision.order_id, "authorization")
+        out.append(authorization_card(ctx, blocked, card_id))
+        record(card_id, ORDER_ITEM, "authorization", "", {})
+    if cards == "summary":
+        return out, issued
     for item, request in zip(decision.items, fhir_case.requests, strict=True):
         if item.status == "retest":
             continue
@@ -440,20 +338,6 @@ def render_cards(
             card = _panel_card(ctx, item, request, card_id, extra, whole=False)
         if card is None:
             continue
-        cards.append(card)
-        issued.append(
-            IssuedCard(
-                card_uuid=card_id,
-                service_id=service_id,
-                hook_instance=hook_instance,
-                order_id=decision.order_id,
-                item_code=item.code,
-                status=item.status,
-                service_request=request,
-                observations=extra.get("observations", ()),
-                suggestion_uuid=extra.get("suggestion_uuid"),
-                ruleset=ruleset,
-                ruleset_digest=rules.digest,
-            )
-        )
-    return cards, issued
+        out.append(card)
+        record(card_id, item.code, item.status, request, extra)
+    return out, issued

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labrecog.compile import CompiledRules
+from labrecog.server._card_text import CardSet
 from labrecog.words import Lang, pick, say
 
 __all__ = [
@@ -78,6 +79,8 @@ class Service:
     title_en: str
     title_zh: str
     requires_selections: bool
+    # Which cards it answers (``labrecog serve --cards``); an app sets its own copy.
+    cards: CardSet = "both"
 
     def title(self, lang: Lang) -> str:
         return pick(lang, self.title_en, self.title_zh)

@@ -1,8 +1,9 @@
 """Card feedback (CDS Hooks 2.0 §Feedback): parsing, and the stores that keep it.
 
 Two tables. ``cds_card`` records every card the service issued (which order, which
-ordered item, which ServiceRequest, which prior Observation), so that feedback, which
-names only the card uuid, can be joined to the order. ``cds_feedback`` records each
+ordered item, which ServiceRequest, which prior Observation; for the order's summary card
+and the authorisation notice, the order alone), so that feedback, which names only the
+card uuid, can be joined to the order. ``cds_feedback`` records each
 feedback item as received: outcome, accepted suggestion ids, override reason coding and
 the user's comment. Neither holds a result value or patient demographics.
 
@@ -51,9 +52,13 @@ class IssuedCard:
     service_id: str
     hook_instance: str
     order_id: str
+    # A card about one ordered item: its code, waive | partial, its ServiceRequest, the
+    # results it relies on, its delete suggestion. A card about the whole order (summary,
+    # authorization): item_code "*", no ServiceRequest (""), no results, no suggestion,
+    # so feedback on it (overridden: dismissed) still joins to the order.
     item_code: str
-    status: str  # waive | partial
-    service_request: str  # "ServiceRequest/<id>"
+    status: str  # waive | partial | summary | authorization
+    service_request: str  # "ServiceRequest/<id>", or "" for an order-level card
     observations: tuple[str, ...]  # the prior results relied on, "Observation/<id>"
     suggestion_uuid: str | None
     ruleset: str  # "<id> <version>"

@@ -40,6 +40,7 @@ __all__ = [
     "FhirAccess",
     "Filled",
     "allowed_server",
+    "client_failed",
     "failed_outcome",
     "fhir_access",
     "fill_prefetch",
@@ -182,7 +183,7 @@ def failed_outcome(resource: Mapping[str, Any]) -> bool:
     )
 
 
-def _client_failed(value: Any) -> bool:
+def client_failed(value: Any) -> bool:
     """A prefetch value saying the client tried and failed: worth fetching again."""
     if not isinstance(value, dict):
         return False
@@ -295,7 +296,7 @@ async def _fetch_pages(
             url = target
         if url is None:  # left unread: the reader sees a next link, so knows it is partial
             merged["link"].append({"relation": "next", "url": link})
-    if _client_failed(merged):
+    if client_failed(merged):
         raise _Failure("operation_outcome", "its searchset holds an error OperationOutcome")
     state.value = merged
 
@@ -343,7 +344,7 @@ async def fill_prefetch(
         value = prefetch.get(key, _ABSENT)
         if value is _ABSENT:
             said[key] = "absent from the request"
-        elif _client_failed(value):
+        elif client_failed(value):
             said[key] = "the client reported an error fetching it"
         else:
             continue

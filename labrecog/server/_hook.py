@@ -16,10 +16,15 @@ worker-thread part runs). Following CDS Hooks 2.0 §"Prefetch Template":
   add one, so this can turn a waiver into a re-test but never the reverse.
 
 The draft ServiceRequests and the prefetched resources are merged into one FHIR
-``collection`` Bundle for :func:`labrecog.fhir.read_bundle`. The reference time is the
-ServiceRequests' (latest) ``authoredOn``; only when no draft order has one does the
-request's receipt time stand in (a draft order is being placed now) — the one place where
-the wall clock enters a decision.
+``collection`` Bundle for :func:`labrecog.fhir.read_bundle`, told where each entry came
+from: every path shown (a 422's ``expression``, a reason naming a result that cannot be
+read) points into the request sent (``prefetch.labResults.entry[0].resource.performer``)
+or says the service fetched it (``fetched:labResults.entry[0].resource``). A result that
+cannot be read costs only its own tests their waiver.
+
+The reference time is the ServiceRequests' (latest) ``authoredOn``; only when no draft
+order has one does the request's receipt time stand in (a draft order is being placed
+now) — the one place where the wall clock enters a decision.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from typing import Any
 
 from labrecog._errors import InputError
 from labrecog.engine import Engine
-from labrecog.fhir import read_bundle
+from labrecog.fhir import FhirCase, read_bundle
+from labrecog.model import Decision
 from labrecog.server._cards import render_cards
 from labrecog.server._discovery import (
     CONSENT,
@@ -48,11 +54,12 @@ from labrecog.server._feedback import IssuedCard
 from labrecog.server._fetch import (
     NO_ACCESS,
     FhirAccess,
+    client_failed,
     failed_outcome,
     fhir_access,
 )
 
-__all__ = ["HookCall", "HookResult", "evaluate_call", "parse_hook_request"]
+__all__ = ["HookCall", "HookResult", "decide_call", "evaluate_call", "parse_hook_request"]
 
 MAX_ID = 256
 MAX_URL = 2048
@@ -64,11 +71,13 @@ class HookCall:
     service: Service
     hook_instance: str
     patient_id: str
-    requests: tuple[tuple[str | None, dict[str, Any]], ...]  # draft ServiceRequests
+    # draft ServiceRequests: (fullUrl, resource, its path in the request)
+    requests: tuple[tuple[str | None, dict[str, Any], str], ...]
     prefetch: Mapping[str, Any]
     access: FhirAccess | str = NO_ACCESS  # or why there is none
     tokens: Mapping[str, str] = field(default_factory=dict)  # prefetch token -> value
     unavailable: Mapping[str, str] = field(default_factory=dict)  # key -> why not fetched
+    sent: frozenset[str] = frozenset()  # prefetch keys the client sent data for
 
 
 @dataclass(slots=True)
@@ -150,20 +159,21 @@ def parse_hook_request(body: Any, service: Service) -> HookCall:
         entries = []
     if not isinstance(entries, list):
         raise _bad("context.draftOrders.entry must be an array", "context.draftOrders.entry")
-    requests: list[tuple[str | None, dict[str, Any]]] = []
+    requests: list[tuple[str | None, dict[str, Any], str]] = []
     for i, entry in enumerate(entries):
         at = f"context.draftOrders.entry[{i}]"
         if not isinstance(entry, dict) or _resource_type(entry.get("resource")) is None:
             raise _bad(f"{at} must hold a resource with a resourceType", f"{at}.resource")
         if entry["resource"]["resourceType"] == "ServiceRequest":
             rid = entry["resource"].get("id")
-            if isinstance(rid, str) and any(r.get("id") == rid for _, r in requests):
+            if isinstance(rid, str) and any(r.get("id") == rid for _, r, _ in requests):
                 # Two drafts with one id: a delete could not say which one it means.
                 raise _bad(
                     f"{at}.resource.id repeats a draft ServiceRequest id", f"{at}.resource.id"
                 )
             full_url = entry.get("fullUrl")
-            requests.append((full_url if isinstance(full_url, str) else None, entry["resource"]))
+            url = full_url if isinstance(full_url, str) else None
+            requests.append((url, entry["resource"], f"{at}.resource"))
     prefetch = _present(body, "prefetch", "prefetch")
     if prefetch is _MISSING:
         prefetch = {}
@@ -185,6 +195,7 @@ def parse_hook_request(body: Any, service: Service) -> HookCall:
             None if server is _MISSING else server, None if auth is _MISSING else auth
         ),
         tokens=prefetch_tokens(context),
+        sent=frozenset(key for key, value in prefetch.items() if not client_failed(value)),
     )
 
 
@@ -206,14 +217,22 @@ def _unavailable(keys: list[str], why: Mapping[str, str]) -> ServiceError:
     )
 
 
-Entry = tuple[str | None, dict[str, Any]]  # (fullUrl, resource)
+Entry = tuple[str | None, dict[str, Any], str]  # (fullUrl, resource, where it came from)
 
 
-def _entries(key: str, value: dict[str, Any], why: Mapping[str, str]) -> tuple[list[Entry], bool]:
+def _root(call: HookCall, key: str) -> str:
+    """Where a prefetch key's data is: the request's ``prefetch.<key>``, or, when the
+    service fetched it, ``fetched:<key>`` (not in anything the client sent)."""
+    return f"prefetch.{key}" if key in call.sent else f"fetched:{key}"
+
+
+def _entries(
+    key: str, value: dict[str, Any], why: Mapping[str, str], root: str
+) -> tuple[list[Entry], bool]:
     """The resources of one prefetch value (a resource or a searchset Bundle), with the
-    fullUrls that absolute references inside them may use."""
+    fullUrls that absolute references inside them may use and their paths."""
     if value.get("resourceType") != "Bundle":
-        return [(None, value)], False
+        return [(None, value, root)], False
     raw = value.get("entry", [])
     if not isinstance(raw, list):
         raise ServiceError(
@@ -239,7 +258,8 @@ def _entries(key: str, value: dict[str, Any], why: Mapping[str, str]) -> tuple[l
                 raise _unavailable([key], {key: reason})
             continue  # warnings and information about the search
         full_url = entry.get("fullUrl")
-        out.append((full_url if isinstance(full_url, str) else None, resource))
+        url = full_url if isinstance(full_url, str) else None
+        out.append((url, resource, f"{root}.entry[{i}].resource"))
     links = value.get("link", [])
     paginated = isinstance(links, list) and any(
         isinstance(link, dict) and link.get("relation") == "next" for link in links
@@ -279,7 +299,7 @@ def gather_resources(call: HookCall, engine: Engine) -> tuple[list[Entry], bool]
             "prefetch.patient.id is not context.patientId",
             expression=["prefetch.patient.id", "context.patientId"],
         )
-    resources: list[Entry] = [(None, patient)]
+    resources: list[Entry] = [(None, patient, _root(call, PATIENT))]
     paginated = False
     for key in (LAB_RESULTS, LAB_REPORTS, CONSENT, ENCOUNTER):
         value = prefetch.get(key)
@@ -287,19 +307,22 @@ def gather_resources(call: HookCall, engine: Engine) -> tuple[list[Entry], bool]
             continue
         if _resource_type(value) == "OperationOutcome":
             continue  # an optional key the client could not fetch (required ones: above)
-        found, more = _entries(key, value, why)
+        found, more = _entries(key, value, why, _root(call, key))
         resources.extend(found)
         paginated = paginated or more
     return resources, paginated
 
 
-def _bundle(call: HookCall, resources: list[Entry]) -> dict[str, Any]:
+def _bundle(call: HookCall, resources: list[Entry]) -> tuple[dict[str, Any], list[str]]:
+    """The Bundle to read, and for each of its entries the path of its resource in the
+    request (``read_bundle``'s ``sources``)."""
     seen: set[tuple[str, str]] = set()
     entries: list[dict[str, Any]] = []
+    sources: list[str] = []
     # The orders are the draft orders only: a ServiceRequest that came in prefetch (an
     # earlier order, an _include) must never become an item to waive and delete.
     prefetched = [e for e in resources if e[1]["resourceType"] != "ServiceRequest"]
-    for full_url, resource in (*call.requests, *prefetched):
+    for full_url, resource, source in (*call.requests, *prefetched):
         rid = resource.get("id")
         if isinstance(rid, str):
             key = (str(resource["resourceType"]), rid)
@@ -310,14 +333,48 @@ def _bundle(call: HookCall, resources: list[Entry]) -> dict[str, Any]:
         if full_url is not None:
             entry["fullUrl"] = full_url
         entries.append(entry)
+        sources.append(source)
     # The order id is the ServiceRequests' requisition when they carry one; otherwise the
     # adapter falls back to Bundle.identifier, which names this hook call.
-    return {
+    bundle = {
         "resourceType": "Bundle",
         "type": "collection",
         "identifier": {"system": HOOK_INSTANCE_SYSTEM, "value": call.hook_instance},
         "entry": entries,
     }
+    return bundle, sources
+
+
+def decide_call(
+    call: HookCall,
+    engine: Engine,
+    *,
+    received_at: datetime,
+    institution: Mapping[str, Any] | None,
+) -> tuple[Decision, FhirCase, bool]:
+    """The decision on the draft orders of a call that has some, the case it was read
+    into, and whether a search result was paginated. Raises ServiceError (412, 422)."""
+    resources, paginated = gather_resources(call, engine)
+    bundle, sources = _bundle(call, resources)
+    try:
+        fhir_case = read_bundle(
+            bundle,
+            engine,
+            ordered_at=received_at,
+            institution=institution,
+            sources=sources,
+        )
+        decision = engine.evaluate(fhir_case.case)
+    except InputError as exc:
+        raise ServiceError(
+            422,
+            "invalid_input",
+            "the FHIR data cannot be evaluated: " + str(exc),
+            code="invalid",
+            expression=[p.path for p in exc.problems if p.path][:50],
+            order_id=exc.order_id,
+        ) from None
+    return decision, fhir_case, paginated
 
 
 def evaluate_call(
@@ -330,24 +387,9 @@ def evaluate_call(
     """Decide the draft orders of one call and render the cards (runs in a worker thread)."""
     if not call.requests:
         return HookResult(cards=[], issued=[])
-    resources, paginated = gather_resources(call, engine)
-    try:
-        fhir_case = read_bundle(
-            _bundle(call, resources),
-            engine,
-            ordered_at=received_at,
-            institution=institution,
-        )
-        decision = engine.evaluate(fhir_case.case)
-    except InputError as exc:
-        raise ServiceError(
-            422,
-            "invalid_input",
-            "the FHIR data cannot be evaluated: " + str(exc),
-            code="invalid",
-            expression=[p.path for p in exc.problems if p.path][:50],
-            order_id=exc.order_id,
-        ) from None
+    decision, fhir_case, paginated = decide_call(
+        call, engine, received_at=received_at, institution=institution
+    )
     cards, issued = render_cards(
         decision,
         fhir_case,
@@ -355,6 +397,7 @@ def evaluate_call(
         engine.lang,
         service_id=call.service.id,
         hook_instance=call.hook_instance,
+        cards=call.service.cards,
     )
     counts = {"waive": 0, "partial": 0, "retest": 0}
     for item in decision.items:

@@ -163,6 +163,42 @@ def _prior(
     return prior
 
 
+#: The visits generated orders and authorisations name (FHIR ids, so a Bundle keeps them).
+VISITS = ("V-1", "V-2")
+
+
+@st.composite
+def _authorization(
+    draw: st.DrawFn, ordered_at: datetime, prior_list: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Granted (mostly), and in two cases of three some of: a code, when given and expiring
+    (around the order: it may not hold), the visit, the institutions or results covered."""
+    auth: dict[str, Any] = {"granted": draw(st.integers(0, 5)) > 0}
+    if draw(st.integers(0, 2)) == 0:
+        return auth
+    if draw(st.booleans()):
+        auth["code"] = f"{draw(st.integers(0, 999_999)):06d}"
+    ordered = ordered_at.astimezone(UTC)  # minutes counted in real time, across clock changes
+    start: datetime | None = None
+    if draw(st.booleans()):
+        start = ordered - timedelta(minutes=draw(st.integers(-60, 2 * 24 * 60)))
+        auth["granted_at"] = start.isoformat()
+    if draw(st.booleans()):
+        later = timedelta(minutes=draw(st.integers(1, 3 * 24 * 60)))
+        end = (start or ordered - timedelta(hours=2)) + later
+        auth["expires_at"] = end.isoformat()
+    if draw(st.booleans()):
+        auth["encounter"] = draw(st.sampled_from(VISITS))
+        auth["ends_with_visit"] = draw(st.booleans())
+    labs = sorted({p["institution"]["id"] for p in prior_list})
+    if labs and draw(st.integers(0, 3)) == 0:
+        auth["institutions"] = draw(st.lists(st.sampled_from(labs), min_size=1, unique=True))
+    ids = [p["id"] for p in prior_list]
+    if ids and draw(st.integers(0, 3)) == 0:
+        auth["results"] = draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))
+    return auth
+
+
 def _default_ordered_at(rules: CompiledRules) -> st.SearchStrategy[datetime]:
     zone = rules.timezone or UTC
     return st.datetimes(min_value=_MIN_ORDER, max_value=_MAX_ORDER, timezones=st.just(zone)).map(
@@ -282,13 +318,16 @@ def cases(
         setting = draw(st.one_of(st.sampled_from(SETTINGS), st.none()))
         if setting is not None:
             context["setting"] = setting
+        visit = draw(st.sampled_from((None, *VISITS)))
+        if visit is not None:
+            context["encounter"] = visit
         return {
             "order_id": "O-1",
             "ordered_at": when.isoformat(),
             "patient": patient,
             "institution": draw(_institution(rules)),
             "context": context,
-            "authorization": {"granted": draw(st.integers(0, 5)) > 0},
+            "authorization": draw(_authorization(when, prior_list)),
             "tests": items,
             "prior_results": draw(st.permutations(prior_list)),
         }

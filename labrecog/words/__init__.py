@@ -9,16 +9,19 @@ language is one more table and its code in :data:`Lang`.
 from __future__ import annotations
 
 from labrecog.words._format import (
+    Duration,
     Lang,
     comma,
     duration_text,
     format_duration,
+    input_text,
     minutes,
     minutes_utc,
     number,
     paren,
     patient_words,
     pick,
+    source_text,
 )
 from labrecog.words._languages import LANGUAGES, text
 from labrecog.words._reasons import MESSAGES
@@ -26,10 +29,12 @@ from labrecog.words._reasons import MESSAGES
 __all__ = [
     "LANGUAGES",
     "MESSAGES",
+    "Duration",
     "Lang",
     "comma",
     "duration_text",
     "format_duration",
+    "input_text",
     "label",
     "minutes",
     "minutes_utc",
@@ -38,6 +43,7 @@ __all__ = [
     "patient_words",
     "pick",
     "say",
+    "source_text",
     "text",
 ]
 
@@ -45,9 +51,14 @@ __all__ = [
 def say(family: str, key: str, lang: Lang, **params: object) -> str:
     """The text of ``family:key`` in ``lang``, filled in from ``params`` (none: as written).
 
-    Families: ``reason``, ``card``, ``discovery``, ``explain``, ``status``, ``setting``.
+    Families: ``reason``, ``card``, ``discovery``, ``explain``, ``status``, ``setting``,
+    ``report``, ``test``, ``source``, ``input``. A ``source`` parameter (a value's
+    provenance) has its conventional tags (``assumed``) in the language's words.
     """
     found = text(f"{family}:{key}", lang)
+    if lang != "en" and isinstance(params.get("source"), str):
+        # a value's provenance: its conventional tags in the language's words
+        params["source"] = source_text(str(params["source"]), lang)
     return found.format(**params) if params else found
 
 

@@ -20,6 +20,7 @@ from labrecog.words._tables import (
     SETTING_ZH,
     STATUS_ZH,
 )
+from labrecog.words._tools import INPUT, REPORT, SOURCE, TESTRUN
 
 __all__ = ["LANGUAGES", "text"]
 
@@ -30,6 +31,11 @@ _FAMILIES: dict[str, dict[str, tuple[str, str]]] = {
     "explain": EXPLAIN,
     "patient": PATIENT,
     "punct": PUNCTUATION,
+    # the operator tools (issue 11): report, test runner, provenance tags, input errors
+    "report": REPORT,
+    "test": TESTRUN,
+    "source": SOURCE,
+    "input": INPUT,
 }
 
 

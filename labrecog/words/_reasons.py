@@ -25,7 +25,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "too_old": (
         "collected {age} before the order; results older than {max_age} are not recognised",
-        "采集于开单前 {age}，超过互认时效 {max_age}",
+        "采集于开单前 {age:zh}，超过互认时效 {max_age:zh}",
     ),
     "future_result.collected": (
         "collected after the order time ({when})",
@@ -156,6 +156,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the patient has not authorised the use of external results",
         "患者未授权调阅外院检验结果",
     ),
+    # -- why an authorisation given does not hold for this order (check/_authorization.py);
+    # times as given ({when}) and the order's ({ordered}); the code is never shown.
+    "no_authorization.expired": (
+        "the patient's authorisation expired at {when}; the order was placed at {ordered}",
+        "患者授权已于 {when} 失效，开单时间为 {ordered}",
+    ),
+    "no_authorization.not_yet": (
+        "the patient's authorisation was given at {when}, after the order was placed ({ordered})",
+        "患者授权时间为 {when}，晚于开单时间（{ordered}）",
+    ),
+    "no_authorization.other_visit": (
+        "the patient's authorisation is for visit {bound}; this order is in visit {visit}",
+        "患者授权仅限就诊 {bound}，本次开单属于就诊 {visit}",
+    ),
+    "no_authorization.visit_ended": (
+        "the patient's authorisation ended with visit {bound}; this order is in visit {visit}",
+        "患者授权已随就诊 {bound} 结束，本次开单属于就诊 {visit}",
+    ),
+    "no_authorization.no_visit": (
+        "the patient's authorisation is for visit {bound}, but the order does not say which "
+        "visit it belongs to (context.encounter)",
+        "患者授权仅限就诊 {bound}，但本次开单未注明所属就诊（context.encounter）",
+    ),
+    # -- a result the authorisation does not cover (its institution or id): never examined
+    "no_authorization.result": (
+        "the patient's authorisation does not cover this result",
+        "患者授权不包括该结果",
+    ),
+    "no_authorization.newer": (
+        "this result is newer than {used}, which could otherwise be used, but the patient's "
+        "authorisation does not cover it, so {used} is not relied on",
+        "该结果比 {used} 更新，但患者授权不包括该结果，故不采用 {used}",
+    ),
     "abnormal_value": (
         "prior value {value} {unit} is outside the reference range {range}",
         "既往结果 {value} {unit} 超出参考区间 {range}",
@@ -180,37 +213,57 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "newer_result_conflicts.critical": (
         "a newer result {newer} (collected {ago} before the order) is at a critical level "
         "({value} {unit}; {limits}): the older result is not relied on",
-        "存在更近的结果 {newer}（开单前 {ago} 采集）达到危急值（{value} {unit}；{limits}），"
+        "存在更近的结果 {newer}（开单前 {ago:zh} 采集）达到危急值（{value} {unit}；{limits}），"
         "不能沿用较早的结果",
     ),
     "newer_result_conflicts.implausible": (
         "a newer result {newer} (collected {ago} before the order) has an implausible value "
         "({value} {unit}): the older result is not relied on",
-        "存在更近的结果 {newer}（开单前 {ago} 采集）数值不可信（{value} {unit}），"
+        "存在更近的结果 {newer}（开单前 {ago:zh} 采集）数值不可信（{value} {unit}），"
         "不能沿用较早的结果",
     ),
     "newer_result_conflicts.delta": (
         "a newer result {newer} (collected {ago} before the order, {value} {unit}) differs "
         "from this one ({used} {unit}) by {difference}, more than the delta limit {limit}",
-        "存在更近的结果 {newer}（开单前 {ago} 采集，{value} {unit}），与本结果（{used} {unit}）"
+        "存在更近的结果 {newer}（开单前 {ago:zh} 采集，{value} {unit}），与本结果（{used} {unit}）"
         "相差 {difference}，超过差值限 {limit}",
     ),
     "newer_result_conflicts.uncomparable": (
         "a newer result {newer} (collected {ago} before the order) cannot be compared with "
         "this one ({why}): the older result is not relied on",
-        "存在更近的结果 {newer}（开单前 {ago} 采集），无法与本结果比较（{why}），"
+        "存在更近的结果 {newer}（开单前 {ago:zh} 采集），无法与本结果比较（{why}），"
         "不能沿用较早的结果",
     ),
     "newer_result_conflicts.qualitative": (
         "a newer result {newer} (collected {ago} before the order) reads {text}, "
         "unlike this one ({used})",
-        "存在更近的结果 {newer}（开单前 {ago} 采集）为 {text}，与本结果（{used}）不一致",
+        "存在更近的结果 {newer}（开单前 {ago:zh} 采集）为 {text}，与本结果（{used}）不一致",
     ),
     "unmapped_result": (
         "result {code} (collected {ago} before the order) is newer than the one used but "
         "this rule set cannot say what it measures: check it is not this test",
-        "结果 {code}（开单前 {ago} 采集）晚于所采用的结果，但本规则集无法识别其项目，"
+        "结果 {code}（开单前 {ago:zh} 采集）晚于所采用的结果，但本规则集无法识别其项目，"
         "请确认它不是本项目",
+    ),
+    # An adapter could not read the result (UnreadableResult); {where}: {problem} is its
+    # first problem, named by the path in the adapter's input.
+    "unreadable_result": (
+        "result {id} could not be read ({where}: {problem})",
+        "结果 {id} 无法读取（{where}：{problem}）",
+    ),
+    "unreadable_result.anonymous": (
+        "a result could not be read ({where}: {problem})",
+        "有一项结果无法读取（{where}：{problem}）",
+    ),
+    "unreadable_result.blocks": (
+        "result {id} could not be read ({where}: {problem}); it may be newer than {used}, "
+        "which is therefore not relied on",
+        "结果 {id} 无法读取（{where}：{problem}），它可能比 {used} 更新，故不采用 {used}",
+    ),
+    "unreadable_result.anonymous_blocks": (
+        "a result could not be read ({where}: {problem}); it may be newer than {used}, "
+        "which is therefore not relied on",
+        "有一项结果无法读取（{where}：{problem}），它可能比 {used} 更新，故不采用 {used}",
     ),
     "result_status": (
         "result status is {status}; only final, amended or corrected results are used",

@@ -23,6 +23,7 @@ PUNCTUATION: dict[str, tuple[str, str]] = {
     "comma": (", ", "，"),
     "enumeration": (", ", "、"),
     "colon": (":", "："),
+    "semicolon": ("; ", "；"),
     "paren": (" ({text})", "（{text}）"),
 }
 
@@ -66,7 +67,7 @@ CARDS: dict[str, tuple[str, str]] = {
     "result": ("Result", "结果"),
     "reference": ("reference range", "参考区间"),
     "collected": ("Collected", "采集时间"),
-    "before": ("{age} before this order", "开单前 {age}"),
+    "before": ("{age} before this order", "开单前 {age:zh}"),
     "lab": ("Performing laboratory", "检验机构"),
     "mark": ("mark", "互认标识"),
     "resource": ("Result resource", "结果资源"),
@@ -96,6 +97,55 @@ CARDS: dict[str, tuple[str, str]] = {
         "删除 {request}：{name}可互认 {observation}（{date}，{lab}）",
     ),
     "value.none": ("no value", "无结果值"),
+    # -- the order's summary card: what is still to order, and the total saving
+    "topic.lab-order-summary": ("What the order still needs", "本次医嘱仍需检查的项目"),
+    "summary.only.one": (
+        "Only {names} needs to be done — {saving} saved",
+        "仅需检查：{names}（节省 {saving}）",
+    ),
+    "summary.only.many": (
+        "Only {names} need to be done — {saving} saved",
+        "仅需检查：{names}（节省 {saving}）",
+    ),
+    "summary.nothing": (
+        "No ordered test needs to be done — {saving} saved",
+        "所开检查均可互认，无需检查（节省 {saving}）",
+    ),
+    "summary.to_order": ("Still to order", "仅需检查"),
+    "summary.to_order.none": (
+        "nothing, every ordered test is recognised.",
+        "无，所开检查均可互认。",
+    ),
+    "summary.rest_of": (
+        "{rest}: the rest of {panel} is recognised",
+        "{rest}：{panel}其余项目可互认",
+    ),
+    "summary.recognised": ("Recognised, not to be repeated", "可互认，无需重复检查"),
+    "summary.panel": ("{panel}: {n} of {m} components", "{panel}：{m}项中{n}项"),
+    "summary.saving": ("Total saving", "合计节省"),
+    # -- the authorisation notice: tests only the patient's authorisation keeps from recognition
+    "topic.patient-authorization": ("Patient authorisation", "患者授权"),
+    "auth.summary.one": (
+        "1 ordered test could be recognised once the patient authorises",
+        "请患者授权后可互认 1 项检查",
+    ),
+    "auth.summary.many": (
+        "{n} ordered tests could be recognised once the patient authorises",
+        "请患者授权后可互认 {n} 项检查",
+    ),
+    "auth.head": (
+        "**Patient authorisation needed.** This visit has no valid authorisation to use the "
+        "patient's results from other institutions (none given, expired, or given for another "
+        "visit), so none of them may be used. Nothing but the authorisation keeps these "
+        "ordered tests from the recognition check:",
+        "**需患者授权。** 本次就诊未取得使用患者外院检查检验结果的有效授权（未授权、已过期或"
+        "属于其他就诊），因此不能使用其外院结果。以下所开检查仅因缺少授权而未作互认判断：",
+    ),
+    "auth.then": (
+        "Once the patient authorises, the next check of the order (at signing, say) looks at "
+        "their prior results.",
+        "患者授权后，再次审核医嘱（如签署医嘱时）即按互认规则查看其既往结果。",
+    ),
 }
 
 
@@ -180,8 +230,8 @@ EXPLAIN: dict[str, tuple[str, str]] = {
     "candidates_rejected": ("Rejected", "未采用原因"),
     "candidates_other": ("Other results", "其他结果"),
     "reasons": ("Reasons", "原因"),
-    "before": ("({age} before the order)", "（开单前 {age}）"),
-    "after": ("({age} after the order)", "（开单后 {age}）"),
+    "before": ("({age} before the order)", "（开单前 {age:zh}）"),
+    "after": ("({age} after the order)", "（开单后 {age:zh}）"),
     "collected": ("collected", "采集"),
     "no_value": ("no value", "无结果值"),
     "not_in_case": ("not among the case's prior results", "不在病例的既往结果中"),
@@ -195,6 +245,9 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "（互认 {waive} 项 · 部分互认 {partial} 项 · 复查 {retest} 项）",
     ),
     "item_flags": ("Item flags", "项目标记"),
+    # the last line: the decision's to_order, by name
+    "to_order": ("Still to order: ", "仅需检查："),
+    "to_order.none": ("nothing, every ordered test is recognised", "无，所开检查均可互认"),
 }
 
 STATUS_ZH = {"waive": "互认免检", "partial": "部分互认", "retest": "需复查"}
