@@ -271,3 +271,42 @@ def test_empty_line_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "line 2 is empty" in result.stderr
     assert run(str(path), "--line", "3", "--rules", str(DEMO)).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("expires", "lang", "shown"),
+    [
+        (
+            "2025-03-02T18:00:00+08:00",
+            None,
+            "granted · for visit E-9 · until 2025-03-02 18:00+08:00",
+        ),
+        ("2025-03-02T18:00:00+08:00", "zh", "已授权 · 限就诊 E-9 · 有效至 2025-03-02 18:00+08:00"),
+        (
+            "2025-03-01T00:00:00+08:00",
+            None,
+            "not valid for this order: the patient's authorisation",
+        ),
+    ],
+)
+def test_the_header_says_whether_the_authorisation_holds_for_this_order(
+    tmp_path: Path, expires: str, lang: str | None, shown: str
+) -> None:
+    # Granted but expired is not "granted": the header says why it does not hold.
+    data = json.loads(LINES[0])
+    data["authorization"] = {
+        "granted": True,
+        "code": "8731-XY",
+        "encounter": "E-9",
+        "expires_at": expires,
+    }
+    data["context"]["encounter"] = "E-9"
+    path = tmp_path / "case.jsonl"
+    path.write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+    args = ["explain", str(path), "--rules", str(DEMO), *(["--lang", lang] if lang else [])]
+    out = CliRunner().invoke(main, args, env={"COLUMNS": "200"}).output
+    header = next(
+        line for line in out.splitlines() if "Authorisation" in line or "患者授权" in line
+    )
+    assert shown in header
+    assert "8731-XY" not in out  # the dynamic code is never shown

@@ -124,6 +124,13 @@ def test_every_item_names_its_service_request_and_results() -> None:
     ]
 
 
+def test_what_is_still_to_order_comes_last() -> None:
+    params = parameters(answer(mixed())[0])["parameter"]
+    to_order = [p["valueString"] for p in params if p["name"] == "to_order"]
+    assert to_order == ["HBA1C", "TBIL", "ALB"]
+    assert [p["name"] for p in params[-3:]] == ["to_order"] * 3
+
+
 def test_rejected_results_are_referenced_by_their_observation() -> None:
     b = waivable(obs=observation(status="preliminary"))
     gr, issues = answer(b)

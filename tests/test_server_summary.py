@@ -223,18 +223,16 @@ def test_the_authorisation_notice_comes_with_every_card_set(
     (notice,) = call(servers[cards, "en"], no_consent())
     assert_order_level(notice, validate_card)
     assert notice["source"]["topic"]["code"] == AUTH
-    assert notice["summary"] == "3 ordered tests could be recognised once the patient authorises"
+    # HbA1c's only result on file is too old: authorising would not save it, so it is not
+    # counted (nor named) although authorisation is all its decision mentions.
+    assert notice["summary"] == "2 ordered tests could be recognised once the patient authorises"
     listed = [line for line in notice["detail"].splitlines() if line.startswith("- ")]
-    assert listed == [
-        "- Glucose (GLU)",
-        "- Haemoglobin A1c (HBA1C)",
-        "- Liver function panel (LFT)",
-    ]
+    assert listed == ["- Glucose (GLU)", "- Liver function panel (LFT)"]
 
 
 def test_the_authorisation_notice_in_chinese(servers: dict[tuple[str, str], str]) -> None:
     (notice,) = call(servers["both", "zh"], no_consent())
-    assert notice["summary"] == "请患者授权后可互认 3 项检查"
+    assert notice["summary"] == "请患者授权后可互认 2 项检查"
     assert "- 葡萄糖（GLU）" in notice["detail"]
 
 
@@ -242,13 +240,20 @@ def test_an_item_with_another_blocker_is_not_counted(servers: dict[tuple[str, st
     request = no_consent()
     flag(request, "sr-glu")  # an exception re-tests glucose whatever the patient says
     (notice,) = call(servers["default", "en"], request)
-    assert notice["summary"] == "2 ordered tests could be recognised once the patient authorises"
+    assert notice["summary"] == "1 ordered test could be recognised once the patient authorises"
     assert "Glucose" not in notice["detail"]
 
 
 def test_one_blocked_test_reads_in_the_singular(servers: dict[tuple[str, str], str]) -> None:
     (notice,) = call(servers["default", "en"], only_drafts(no_consent(), "sr-glu"))
     assert notice["summary"] == "1 ordered test could be recognised once the patient authorises"
+
+
+def test_no_notice_when_authorising_would_recognise_nothing(
+    servers: dict[tuple[str, str], str],
+) -> None:
+    # HbA1c alone: held back by the authorisation only, but its result is too old anyway.
+    assert call(servers["default", "en"], only_drafts(no_consent(), "sr-hba1c")) == []
 
 
 def test_no_notice_when_the_patient_has_authorised(servers: dict[tuple[str, str], str]) -> None:

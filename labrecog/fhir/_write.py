@@ -189,6 +189,8 @@ def _parameters(decision: Decision, fhir_case: FhirCase) -> dict[str, Any]:
     ]
     for i, item in enumerate(decision.items):
         params.append({"name": "item", "part": _item(item, i, decision.currency, fhir_case)})
+    # Last, after the items (whose places _FIXED counts on): what is still to be tested.
+    params.extend({"name": "to_order", "valueString": code} for code in decision.to_order)
     return {"resourceType": "Parameters", "id": "decision", "parameter": params}
 
 

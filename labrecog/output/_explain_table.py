@@ -97,13 +97,33 @@ def _header(case: Case, decision: Decision, rules: CompiledRules, w: _Words, tra
         setting_text += f" · {case.context.department}"
     grid.add_row(w("setting"), Text(setting_text))
     grid.add_row(w("flags"), Text(_flags(case.context.flags, rules, w)))
-    grid.add_row(
-        w("authorization"),
-        Text(w("granted") if case.authorization.granted else w("not_granted")),
-    )
+    grid.add_row(w("authorization"), Text(_authorization(case, decision, w)))
     ref = decision.ruleset
     grid.add_row(w("ruleset"), Text(f"{ref.id} {ref.version} · {_short_digest(ref.digest)}"))
     return Panel(grid, title=Text(w("title"), style="bold"), title_align="left", box=box.ROUNDED)
+
+
+def _authorization(case: Case, decision: Decision, w: _Words) -> str:
+    """Granted, and for which visit and until when; or why it does not hold for this order
+    (the engine's own words, from the reason every item then carries). Never the code."""
+    auth = case.authorization
+    why = next(
+        (
+            r.message
+            for item in decision.items
+            for r in item.reasons
+            if r.code == "no_authorization" and r.result_id is None
+        ),
+        None,
+    )
+    if auth.granted and why is not None:
+        return w("auth.not_valid", why=why)
+    parts = [w("granted") if auth.granted else w("not_granted")]
+    if auth.encounter is not None:
+        parts.append(w("auth.visit", visit=auth.encounter))
+    if auth.expires_at is not None:
+        parts.append(w("auth.until", when=minutes(auth.expires_at)))
+    return " · ".join(parts)
 
 
 def _item_table(

@@ -273,10 +273,13 @@ def render_cards(
     service_id: str,
     hook_instance: str,
     cards: CardSet = "both",
+    if_authorised: Decision | None = None,
 ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """The cards for one decision and their records: the order's summary card (unless
     ``cards`` is ``items``), the authorisation notice (whatever ``cards``), then one card
     per recognised item in the order of the draft orders (unless ``cards`` is ``summary``).
+    ``if_authorised`` is the decision on the same case authorised for this visit: the
+    notice counts only what authorisation would recognise.
     """
     case = fhir_case.case
     ctx = CardContext(
@@ -318,7 +321,7 @@ def render_cards(
         if card is not None:
             out.append(card)
             record(card_id, ORDER_ITEM, "summary", "", {})
-    blocked = authorization_blocked(decision)
+    blocked = authorization_blocked(decision, if_authorised)
     if blocked:
         card_id = order_card_id(service_id, decision.order_id, "authorization")
         out.append(authorization_card(ctx, blocked, card_id))

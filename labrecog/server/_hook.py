@@ -58,6 +58,7 @@ from labrecog.server._fetch import (
     failed_outcome,
     fhir_access,
 )
+from labrecog.server._summary_card import if_authorised
 
 __all__ = ["HookCall", "HookResult", "decide_call", "evaluate_call", "parse_hook_request"]
 
@@ -398,6 +399,7 @@ def evaluate_call(
         service_id=call.service.id,
         hook_instance=call.hook_instance,
         cards=call.service.cards,
+        if_authorised=if_authorised(engine, fhir_case.case, decision),
     )
     counts = {"waive": 0, "partial": 0, "retest": 0}
     for item in decision.items:

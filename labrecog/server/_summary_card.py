@@ -11,16 +11,18 @@
   are held back by nothing but a missing, expired or foreign-visit authorisation:
   "请患者授权后可互认 N 项检查". An ``info`` card with no suggestion: the fix is the
   patient's consent, not a change to the order. N counts the items every one of whose
-  blocking reasons is ``no_authorization``; it never looks at the results themselves,
-  which without authorisation must not be used, and whose count would already disclose
-  them.
+  blocking reasons is ``no_authorization`` *and* that the same case, authorised for this
+  visit, would recognise (``if_authorised``): a test with no result on file is not one
+  that authorisation would save. Only the count and the test names are shown: no result,
+  value, date or laboratory is disclosed before the patient agrees.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from labrecog.model import Decision, DecisionItem
+from labrecog.engine import Engine
+from labrecog.model import Authorization, Case, Decision, DecisionItem
 from labrecog.server._card_text import (
     AUTHORIZATION_TOPIC,
     SUMMARY_TOPIC,
@@ -36,6 +38,7 @@ __all__ = [
     "ORDER_ITEM",
     "authorization_blocked",
     "authorization_card",
+    "if_authorised",
     "order_card_id",
     "summary_card",
 ]
@@ -109,17 +112,38 @@ def _blocking(item: DecisionItem) -> list[str]:
     ]
 
 
-def authorization_blocked(decision: Decision) -> list[DecisionItem]:
+def authorization_blocked(
+    decision: Decision, if_authorised: Decision | None = None
+) -> list[DecisionItem]:
     """The items held back by nothing but the authorisation (every blocking reason is
-    ``no_authorization``), in order."""
+    ``no_authorization``), in order; given ``if_authorised`` (the decision on the same case
+    with the authorisation granted), only those it would recognise, wholly or in part."""
     out = []
-    for item in decision.items:
+    for k, item in enumerate(decision.items):
         if item.status == "waive":
             continue
         codes = _blocking(item)
-        if codes and all(code == "no_authorization" for code in codes):
-            out.append(item)
+        if not codes or any(code != "no_authorization" for code in codes):
+            continue
+        if if_authorised is not None and _gains_nothing(item, if_authorised.items[k]):
+            continue
+        out.append(item)
     return out
+
+
+def if_authorised(engine: Engine, case: Case, decision: Decision) -> Decision | None:
+    """The decision on ``case`` authorised for this visit, when some item is held back by
+    the authorisation alone (else None: nothing to count, nothing evaluated twice)."""
+    if not authorization_blocked(decision):
+        return None
+    return engine.evaluate(case.model_copy(update={"authorization": Authorization(granted=True)}))
+
+
+def _gains_nothing(item: DecisionItem, authorised: DecisionItem) -> bool:
+    """Whether authorising would recognise nothing more of ``item``."""
+    if authorised.status == "retest":
+        return True
+    return len(authorised.waived or ()) <= len(item.waived or ()) and authorised.status != "waive"
 
 
 def authorization_card(

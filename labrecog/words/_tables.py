@@ -136,10 +136,11 @@ CARDS: dict[str, tuple[str, str]] = {
     "auth.head": (
         "**Patient authorisation needed.** This visit has no valid authorisation to use the "
         "patient's results from other institutions (none given, expired, or given for another "
-        "visit), so none of them may be used. Nothing but the authorisation keeps these "
-        "ordered tests from the recognition check:",
+        "visit), so none of them may be used. With the patient's authorisation for this "
+        "visit, results on file would recognise these ordered tests:",
         "**需患者授权。** 本次就诊未取得使用患者外院检查检验结果的有效授权（未授权、已过期或"
-        "属于其他就诊），因此不能使用其外院结果。以下所开检查仅因缺少授权而未作互认判断：",
+        "属于其他就诊），因此不能使用其外院结果。患者授权本次就诊使用后，以下所开检查可凭已有"
+        "结果互认：",
     ),
     "auth.then": (
         "Once the patient authorises, the next check of the order (at signing, say) looks at "
@@ -155,17 +156,19 @@ DISCOVERY: dict[str, tuple[str, str]] = {
     "description": (
         "Decides, with rule set {id} {version}, which draft lab orders need not "
         "be performed again because a recent prior result can be recognised; one card per "
-        "recognisable item, suggesting to delete its draft ServiceRequest. "
+        "recognisable item, suggesting to delete its draft ServiceRequest, and (unless "
+        "configured otherwise) one summary card of what is still to order. "
         "Required prefetch: {required}; without them there is no decision. "
         "Optional: labReports — without it, results whose collection time, laboratory, "
         "specimen or recognition mark is given only on their DiagnosticReport cannot be "
-        "read (HTTP 422 when a result has no collection time of its own); encounter — "
+        "read, so the tests they are for are re-tested; encounter — "
         "without it the setting is unknown",
         "按规则集 {id} {version} 判断草稿检验医嘱中哪些项目可采用近期外院结果"
-        "而无需重复检查；每个可互认项目一张卡片，建议删除对应的 ServiceRequest。"
+        "而无需重复检查；每个可互认项目一张卡片，建议删除对应的 ServiceRequest，"
+        "并（除非另行配置）以一张汇总卡片列出仍需检查的项目。"
         "必需的预取数据：{required}，缺少时无法判断。"
         "可选：labReports——缺少时，采集时间、检验机构、标本或互认标识只记录在 "
-        "DiagnosticReport 上的结果无法读取（结果没有自己的采集时间时返回 HTTP 422）；"
+        "DiagnosticReport 上的结果无法读取，相应项目需重新检查；"
         "encounter——缺少时就诊类型未知",
     ),
     "description.settings": (
@@ -220,6 +223,9 @@ EXPLAIN: dict[str, tuple[str, str]] = {
     "authorization": ("Authorisation", "患者授权"),
     "granted": ("granted", "已授权"),
     "not_granted": ("not granted", "未授权"),
+    "auth.visit": ("for visit {visit}", "限就诊 {visit}"),
+    "auth.until": ("until {when}", "有效至 {when}"),
+    "auth.not_valid": ("not valid for this order: {why}", "不适用于本次医嘱：{why}"),
     "ruleset": ("Rule set", "规则集"),
     "none": ("none", "无"),
     "region": ("region", "地区"),
