@@ -148,7 +148,12 @@ def test_the_summary_card_lists_exactly_what_stays(url: str) -> None:
     assert summary["summary"] == "仅需检查：葡萄糖、糖化血红蛋白A1c（节省 14.00 CNY）"
     assert summary["indicator"] == "info" and "suggestions" not in summary
     to_order, recognised = summary["detail"].split("\n\n")[:2]
-    assert to_order.splitlines()[1:] == ["- 葡萄糖（GLU）", "- 糖化血红蛋白A1c（HBA1C）"]
+    glu, hba1c = to_order.splitlines()[1:]
+    # Each test that stays says why: the bedside glucose that cannot be read, by its path.
+    assert glu.startswith("- 葡萄糖（GLU）：结果 obs-poct-glu-0301 无法读取")
+    assert r"prefetch.labResults.entry\[0\].resource.performer" in glu
+    assert "no performing laboratory" not in glu  # the reader's words, in Chinese too
+    assert hba1c == "- 糖化血红蛋白A1c（HBA1C）：采集于开单前 72天10分钟，超过互认时效 60天"
     assert recognised.splitlines()[1:] == ["- 肌酐（CREA）", "- 丙氨酸氨基转移酶（ALT）"]
 
 

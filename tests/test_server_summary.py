@@ -135,7 +135,8 @@ def test_the_default_answer_is_the_summary_then_the_item_cards(
     )
     assert summary["detail"] == (
         "**Still to order:**\n"
-        "- Haemoglobin A1c (HBA1C)\n"
+        "- Haemoglobin A1c (HBA1C): collected 72d before the order; results older than 60d "
+        "are not recognised\n"
         "- Total bilirubin (TBIL), Albumin (ALB): the rest of Liver function panel (LFT) "
         "is recognised\n"
         "\n"
@@ -155,7 +156,9 @@ def test_the_default_answer_is_the_summary_then_the_item_cards(
 def test_the_summary_card_in_chinese(servers: dict[tuple[str, str], str]) -> None:
     summary = call(servers["both", "zh"], example_request())[0]
     assert summary["summary"] == "仅需检查：糖化血红蛋白A1c、总胆红素、白蛋白（节省 54.00 CNY）"
-    assert summary["detail"].startswith("**仅需检查：**\n- 糖化血红蛋白A1c（HBA1C）\n")
+    assert summary["detail"].startswith(
+        "**仅需检查：**\n- 糖化血红蛋白A1c（HBA1C）：采集于开单前 72天，超过互认时效 60天\n"
+    )
     assert "- 总胆红素（TBIL）、白蛋白（ALB）：肝功能（LFT）其余项目可互认" in summary["detail"]
     assert "- 肝功能（LFT）：4项中2项" in summary["detail"]
     assert summary["detail"].endswith("**合计节省：** 54.00 CNY")

@@ -55,6 +55,12 @@ class CaseFacts:
         if age is not None and age < 0:
             age = None
         sex = case.patient.sex if case.patient.sex in ("male", "female") else None
+        # What the case leaves out of the ordering institution, its entry in the rule set's
+        # registry says (a FHIR order often names it by identifier only).
+        inst = case.institution
+        entry = (
+            rules.institutions.get(inst.id) if inst.region is None or inst.level is None else None
+        )
         facts = cls(
             rules=rules,
             case=case,
@@ -63,8 +69,8 @@ class CaseFacts:
             order_date=order_date,
             age=age,
             sex=sex,
-            region=case.institution.region,
-            level=case.institution.level,
+            region=inst.region if inst.region is not None or entry is None else entry.region,
+            level=inst.level if inst.level is not None or entry is None else entry.level,
             flags=frozenset(case.context.flags),
             matched=(),
             undecidable=(),

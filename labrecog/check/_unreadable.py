@@ -14,6 +14,7 @@ from __future__ import annotations
 from labrecog.check._facts import CaseFacts
 from labrecog.compile import CompiledRules
 from labrecog.model import PriorResult, Reason, UnreadableResult, make_reason
+from labrecog.words import input_text
 
 __all__ = ["check_unreadable", "index_unreadable"]
 
@@ -67,7 +68,7 @@ def check_unreadable(
                 result_id=result.id,
                 id=result.id,
                 where=first.path,
-                problem=first.message,
+                problem=input_text(first.message, facts.lang),
                 used=used.id if used is not None else "",
             )
         )

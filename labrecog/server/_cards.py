@@ -60,7 +60,7 @@ from labrecog.server._summary_card import (
     order_card_id,
     summary_card,
 )
-from labrecog.words import Lang, label, paren
+from labrecog.words import Duration, Lang, label, paren
 
 __all__ = [
     "CARD_NAMESPACE",
@@ -111,11 +111,11 @@ def _waive_card(
         ("lab", "name"),
     )
     source = paren(item.source, lang) if item.source else ""
-    lines = [words("head.waive", lang, name=md(f"{name} ({item.code})")), ""]
+    lines = [words("head.waive", lang, name=md(name + paren(item.code, lang))), ""]
     lines.extend(ctx.prior_lines(prior))
     lines.append(
         f"- {label('card', 'why', lang)} "
-        + md(words("why.text", lang, max_age=item.max_age or "-", source=source))
+        + md(words("why.text", lang, max_age=Duration(item.max_age or "-"), source=source))
     )
     lines.append(f"- {label('card', 'saving', lang)} {item.saving} {ctx.rules.currency}")
     abnormal = outside_range(prior)
@@ -194,7 +194,7 @@ def _panel_card(
             {"name": name, "date": summary_date(priors, ctx.tz), "lab": ctx.join(labs)},
             ("lab", "name"),
         )
-        lines = [words("head.waive", lang, name=md(f"{name} ({item.code})"))]
+        lines = [words("head.waive", lang, name=md(name + paren(item.code, lang)))]
     else:
         summary = fit_summary(
             words(
@@ -203,9 +203,8 @@ def _panel_card(
             {"name": name, "retest": ctx.join(ctx.name(c) for c in retest)},
             ("retest", "name"),
         )
-        lines = [
-            words("head.partial", lang, name=md(f"{name} ({item.code})"), n=len(waived), m=total)
-        ]
+        named = md(name + paren(item.code, lang))
+        lines = [words("head.partial", lang, name=named, n=len(waived), m=total)]
     lines.extend(["", words("recognised", lang)])
     abnormal = False
     for component, prior in zip(waived, priors, strict=True):

@@ -32,7 +32,7 @@ from labrecog.server._card_text import (
     md,
     words,
 )
-from labrecog.words import label, paren
+from labrecog.words import Lang, label, paren
 
 __all__ = [
     "ORDER_ITEM",
@@ -76,7 +76,7 @@ def summary_card(ctx: CardContext, decision: Decision, card_id: str) -> dict[str
     recognised: list[str] = []
     for item in decision.items:
         if item.status == "retest":
-            lines.append(f"- {_named(ctx, item.code)}")
+            lines.append(f"- {_named(ctx, item.code)}{_why(item, lang)}")
             continue
         if item.status == "partial":
             panel = _named(ctx, item.code)
@@ -98,6 +98,14 @@ def summary_card(ctx: CardContext, decision: Decision, card_id: str) -> dict[str
         "detail": "\n".join(lines),
         "source": ctx.source(SUMMARY_TOPIC),
     }
+
+
+def _why(item: DecisionItem, lang: Lang) -> str:
+    """``: <the first reason it stays>``: a doctor told to order a test sees why, even when
+    no item card is shown for it (an unreadable newer result, say)."""
+    if not item.reasons:
+        return ""
+    return words("summary.why", lang, why=md(item.reasons[0].message))
 
 
 def _blocking(item: DecisionItem) -> list[str]:

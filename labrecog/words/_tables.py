@@ -75,7 +75,7 @@ CARDS: dict[str, tuple[str, str]] = {
     "why.text": (
         "within the {max_age} limit{source}; specimen, unit, reference range, institution "
         "and recognition checks passed",
-        "在互认时效 {max_age} 内{source}；标本、单位、参考区间、机构及互认标识核对通过",
+        "在互认时效 {max_age:zh} 内{source}；标本、单位、参考区间、机构及互认标识核对通过",
     ),
     "saving": ("Saving", "节省"),
     "abnormal": (
@@ -116,6 +116,7 @@ CARDS: dict[str, tuple[str, str]] = {
         "nothing, every ordered test is recognised.",
         "无，所开检查均可互认。",
     ),
+    "summary.why": (": {why}", "：{why}"),
     "summary.rest_of": (
         "{rest}: the rest of {panel} is recognised",
         "{rest}：{panel}其余项目可互认",

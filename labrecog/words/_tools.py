@@ -185,6 +185,38 @@ INPUT: dict[str, tuple[str, str]] = {
         "sex is male, female or unknown (男, 女, M, F, m and f are accepted)",
         "性别应为 male、female 或 unknown（也接受 男、女、M、F、m、f）",
     ),
+    # the FHIR reader: why one result cannot be read (shown inside unreadable_result)
+    "fhir.no_performer": (
+        "no performing laboratory: no performer of the Observation or its report is an "
+        "Organization (in the Bundle, or referenced by identifier) or a PractitionerRole with "
+        "one, and no Encounter of theirs has a serviceProvider that is",
+        "未知检验机构：该 Observation 及其报告均无可识别的 performer（Bundle 内或以标识引用的 "
+        "Organization，或含机构的 PractitionerRole），其就诊记录也无 serviceProvider",
+    ),
+    "fhir.performers": (
+        "performers name different laboratories: which one produced the result is ambiguous",
+        "performer 指向不同的检验机构：无法确定结果由哪个机构出具",
+    ),
+    "fhir.no_time": (
+        "required: when was the specimen collected? (no effective[x] on the Observation or "
+        "its report, and no Specimen.collection.collected[x])",
+        "缺少采集时间（Observation 及其报告均无 effective[x]，标本也无 "
+        "Specimen.collection.collected[x]）",
+    ),
+    "fhir.period": ("a collection period needs a start", "采集时间段需要开始时间"),
+    "fhir.no_subject": (
+        "required: whose result is it? (no subject on the Observation or its report)",
+        "缺少 subject：无法确定是谁的结果（Observation 及其报告均无 subject）",
+    ),
+    "fhir.no_status": (
+        "required: an Observation needs a status",
+        "缺少 status：Observation 必须有状态",
+    ),
+    "fhir.no_id": (
+        "the Observation has neither id nor fullUrl",
+        "该 Observation 既无 id 也无 fullUrl",
+    ),
+    "fhir.quantity": ("expected a Quantity", "应为 Quantity"),
     # pydantic's wording of the types the case model uses
     "string": ("Input should be a valid string", "应为字符串"),
     "number": ("Input should be a valid number", "应为数值"),
