@@ -310,14 +310,14 @@ def test_missing_or_unreadable_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_empty_file(tmp_path: Path) -> None:
+    """Nothing to report is exit 1, not an all-zero report (issue 12; test_safety_holes.py)."""
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
-    data = _json(str(path))
-    assert data["totals"]["cases"] == 0
-    assert data["totals"]["waive_rate"] is None
-    assert data["totals"]["saving"] == {}
-    assert _run(str(path)).exit_code == 0
-    assert _run(str(path), "--html", str(tmp_path / "e.html")).exit_code == 0
+    for extra in ([], ["--json"], ["--html", str(tmp_path / "e.html")]):
+        result = _run(str(path), *extra)
+        assert result.exit_code == 1
+        assert result.stdout == ""
+    assert not (tmp_path / "e.html").exists()
 
 
 # --- HTML ---------------------------------------------------------------------------------

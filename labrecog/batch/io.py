@@ -6,8 +6,8 @@ import contextlib
 import gzip
 import io
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +15,7 @@ from typing import BinaryIO
 __all__ = ["atomic_output", "numbered_lines", "open_input"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_NAME_TRIES = 100
 
 
 @contextlib.contextmanager
@@ -61,7 +62,7 @@ def atomic_output(path: str | None) -> Iterator[BinaryIO]:
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    fd, tmp = _partial_file(target)
     try:
         with os.fdopen(fd, "wb") as sink:
             yield sink
@@ -69,3 +70,21 @@ def atomic_output(path: str | None) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _partial_file(target: Path) -> tuple[int, str]:
+    """A new ``.NAME.*.partial`` beside the target, with the mode any new file gets.
+
+    ``tempfile.mkstemp`` creates 0600 whatever the umask, so a decisions file meant for a
+    group-readable folder came out private. Asking for 0666 lets the kernel apply the
+    user's umask (022: 0644, 077: 0600) as ``open(path, "w")`` would; O_EXCL keeps the name
+    ours alone, as mkstemp does.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(_NAME_TRIES):
+        name = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
+        try:
+            return os.open(name, flags, 0o666), str(name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")

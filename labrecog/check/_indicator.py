@@ -10,9 +10,15 @@ from typing import Literal
 from labrecog.check._facts import CaseFacts
 from labrecog.compile import CRange, CTest, Policy
 from labrecog.model import PriorResult, Reason, make_reason
-from labrecog.units import UnitError
+from labrecog.units import UnitError, check_unit
 
-__all__ = ["check_indicator", "check_value_flags", "critical_zone", "unit_reason"]
+__all__ = [
+    "check_indicator",
+    "check_value_flags",
+    "critical_zone",
+    "text_unit_refusal",
+    "unit_reason",
+]
 
 
 def check_indicator(
@@ -32,6 +38,10 @@ def check_indicator(
                                  test, facts, prior.id))  # fmt: skip
     if test.qualitative:
         text = prior.value_text
+        if prior.unit is not None:
+            refused = text_unit_refusal(prior.unit, test)
+            if refused is not None:
+                out.append(unit_reason(refused, prior.unit, test, facts, prior.id))
         if text is None:
             out.append(
                 make_reason(
@@ -129,6 +139,23 @@ def _unlisted(
         )
     params = {what: given, "name": name, "allowed": accepted_text}
     return make_reason(code, facts.lang, result_id=rid, **params)
+
+
+def text_unit_refusal(unit: str, test: CTest) -> UnitError | None:
+    """Why a qualitative result's unit makes the record inconsistent, or None.
+
+    A text result needs no unit; one it gives must still parse (``furlong/fortnight`` on a
+    "negative" says the record is garbled, so it is not used), and when the test declares a
+    unit, convert to it (another kind of quantity means another assay or analyte).
+    """
+    if test.unit:
+        found = test.convert(unit)
+        return found if isinstance(found, UnitError) else None
+    try:
+        check_unit(unit)
+    except UnitError as exc:
+        return exc.with_traceback(None)
+    return None
 
 
 def unit_reason(err: UnitError, unit: str, test: CTest, facts: CaseFacts, rid: str) -> Reason:

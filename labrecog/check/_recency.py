@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from labrecog.check._facts import CaseFacts
-from labrecog.check._indicator import critical_zone
+from labrecog.check._indicator import critical_zone, text_unit_refusal
 from labrecog.check._plausibility import plausible
 from labrecog.check._status import NOT_RESULTS
 from labrecog.compile import CTest, Policy
@@ -107,10 +107,14 @@ def _qualitative(
     prior: PriorResult, used: PriorResult, test: CTest
 ) -> tuple[str, dict[str, str]] | None:
     """A newer qualitative result conflicts when its class (normal/abnormal) differs from
-    the used one's, or cannot be read."""
+    the used one's, or cannot be read (no text, or a unit that makes the record
+    inconsistent)."""
     text = prior.value_text
     if text is None:
         return "newer_result_conflicts.uncomparable", {"why": "no value"}
+    if prior.unit is not None and text_unit_refusal(prior.unit, test) is not None:
+        # an inconsistent record (a unit that does not parse, or not the test's): unread
+        return "newer_result_conflicts.uncomparable", {"why": f"{text} {prior.unit}"}
     found = _class(text, test)
     if found is None or found != _class(used.value_text or "", test):
         return "newer_result_conflicts.qualitative", {"text": text, "used": used.value_text or ""}

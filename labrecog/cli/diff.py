@@ -21,7 +21,7 @@ from rich.table import Table
 from labrecog.batch.compare import RuleDiff
 from labrecog.batch.io import numbered_lines, open_input
 from labrecog.batch.records import evaluate_line
-from labrecog.cli.common import EXIT_RULES, load_engine
+from labrecog.cli.common import EXIT_RULES, StdoutConsole, load_engine, stdout_may_close
 from labrecog.engine import Engine
 
 __all__ = ["diff"]
@@ -47,6 +47,7 @@ _PIPE_WIDTH = 120  # rich assumes 80 columns off a terminal: too narrow for the 
     help="Changed cases shown with both explanations.",
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of reason messages.")
+@stdout_may_close
 def diff(
     cases: str, old_dir: str, new_dir: str, as_json: bool, sample_size: int, lang: str | None
 ) -> None:
@@ -78,7 +79,7 @@ def diff(
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8"))
         return
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    console = Console(
+    console = StdoutConsole(
         file=sys.stdout, highlight=False, width=_PIPE_WIDTH if piped else max(100, _columns())
     )
     _print(console, data)

@@ -16,7 +16,7 @@ from labrecog.batch.join import IndexKind, ResultIndex, joined_lines
 from labrecog.batch.progress import Progress
 from labrecog.batch.runner import Source, run_lines
 from labrecog.batch.summary import Summary
-from labrecog.cli.common import EXIT_RULES, load_engine
+from labrecog.cli.common import EXIT_RULES, load_engine, stdout_may_close
 from labrecog.engine import Engine
 from labrecog.words import Lang
 
@@ -97,6 +97,7 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
     help="Language of reason and input-error messages (default: the rule set's language).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@stdout_may_close
 def evaluate(
     cases: str | None,
     rules: str,
@@ -117,7 +118,8 @@ def evaluate(
 
     Every input line yields exactly one output record, in input order: a decision, or an
     error record naming the line and the field. Exit 0 when all lines were decided, 1 when
-    some were error records (all still written), 2 for usage or rule-set errors.
+    some were error records (all still written), 2 for usage or rule-set errors, 141 when
+    stdout was closed before everything was written (| head).
 
     With --format fhir (or --input-format fhir) each line is a FHIR R4 Bundle; see
     docs/fhir.md.
@@ -163,6 +165,8 @@ def evaluate(
                 summary.merge(chunk.summary)
                 progress.update(summary)
             read = counted.count
+    except BrokenPipeError:
+        raise  # the reader of stdout left: stdout_may_close ends quietly (141)
     except OSError as exc:
         click.echo(f"labrecog: {exc}", err=True)
         sys.exit(EXIT_RULES)

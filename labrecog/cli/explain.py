@@ -16,7 +16,7 @@ import orjson
 from rich.console import Console
 
 from labrecog._errors import InputError
-from labrecog.cli.common import load_engine
+from labrecog.cli.common import StdoutConsole, load_engine, stdout_may_close
 from labrecog.decide import Trace
 from labrecog.load import loads_strict
 from labrecog.output import explanation
@@ -37,6 +37,7 @@ _MIN_WIDTH = 100
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), help="Message language.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision JSON instead.")
+@stdout_may_close
 def explain(case: str, rules: str, line: int | None, lang: str | None, as_json: bool) -> None:
     """Explain the decision for one CASE: a JSON file, one line of JSONL (--line), or '-'."""
     engine = load_engine(rules, lang)
@@ -96,7 +97,7 @@ def _read_case(path: str, line: int | None) -> bytes:
 def _console() -> Console:
     """No colour off a terminal (rich decides), and a floor on width so tables stay legible."""
     detected = Console(file=sys.stdout).width
-    return Console(file=sys.stdout, width=max(_MIN_WIDTH, detected), highlight=False)
+    return StdoutConsole(file=sys.stdout, width=max(_MIN_WIDTH, detected), highlight=False)
 
 
 def _display(path: str) -> str:

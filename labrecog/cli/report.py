@@ -10,23 +10,24 @@ import os
 import sys
 import zlib
 from collections.abc import Iterable
+from typing import NoReturn
 
 import click
 import orjson
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from labrecog.batch.aggregate import Aggregate
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
-from labrecog.cli.common import load_engine
+from labrecog.cli.common import StdoutConsole, load_engine, stdout_may_close
 from labrecog.compile import CompiledRules
 from labrecog.output import ReportTable, render_html, report_tables
 from labrecog.words import Lang, say
 
 __all__ = ["report"]
 
+EXIT_NOTHING = 1  # no decision and no error record in the file
 EXIT_FILE = 2
 _BOM = b"\xef\xbb\xbf"
 _PIPE_WIDTH = 120  # rich assumes 80 columns off a terminal: too narrow for the tables
@@ -58,6 +59,7 @@ _PIPE_WIDTH = 120  # rich assumes 80 columns off a terminal: too narrow for the 
     type=click.Choice(["zh", "en"]),
     help="Language of the tables and the page (default: the --rules rule set's, else en).",
 )
+@stdout_may_close
 def report(
     decisions: str,
     top: int,
@@ -71,14 +73,18 @@ def report(
     engine = load_engine(rules, lang) if rules is not None else None
     lang = engine.lang if engine is not None else lang or "en"
     agg = read_decisions(decisions)
-    data = agg.as_dict()
     _warn_unreadable(agg, lang)
+    if not agg.decisions and not agg.errors:
+        _nothing_to_report(decisions, agg)
+    data = agg.as_dict()
     names = test_names(engine.rules, (r["code"] for r in data["by_test"]), lang) if engine else None
     if html_path is not None:
         page = render_html(data, top, "stdin" if decisions == "-" else decisions, lang, names)
         try:
             with atomic_output(html_path) as sink:
                 sink.write(page.encode("utf-8"))
+        except BrokenPipeError:
+            raise  # '--html -' into a closed pipe: stdout_may_close ends quietly (141)
         except OSError as exc:
             click.echo(f"cannot write {html_path}: {exc}", err=True)
             sys.exit(EXIT_FILE)
@@ -88,7 +94,7 @@ def report(
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8"))
         return
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    console = Console(file=sys.stdout, highlight=False, width=_PIPE_WIDTH if piped else None)
+    console = StdoutConsole(file=sys.stdout, highlight=False, width=_PIPE_WIDTH if piped else None)
     for i, table in enumerate(report_tables(data, top, lang, names)):
         if i:
             console.print()
@@ -121,6 +127,20 @@ def read_decisions(path: str) -> Aggregate:
         click.echo(f"cannot read {path}{where}: {exc}", err=True)
         sys.exit(EXIT_FILE)
     return agg
+
+
+def _nothing_to_report(path: str, agg: Aggregate) -> NoReturn:
+    """No decision and no error record: an all-zero report would read as "nothing waived",
+    when the file is empty or not evaluate's output at all (a file of cases, say)."""
+    name = "stdin" if path == "-" else path
+    why = (
+        f"{agg.unreadable} line(s) that are not decisions; is it a file of cases? report "
+        "reads what evaluate writes"
+        if agg.unreadable
+        else "it is empty"
+    )
+    click.echo(f"labrecog report: no decision in {name}: nothing to report ({why})", err=True)
+    sys.exit(EXIT_NOTHING)
 
 
 def _add_line(agg: Aggregate, line_no: int, raw: bytes) -> None:

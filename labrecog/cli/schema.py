@@ -7,6 +7,7 @@ from typing import Any
 import click
 import orjson
 
+from labrecog.cli.common import stdout_may_close
 from labrecog.load import RuleFile
 from labrecog.model import Case, Decision
 
@@ -23,6 +24,7 @@ def schema_for(kind: str) -> dict[str, Any]:
 
 @click.command()
 @click.argument("kind", type=click.Choice(["case", "decision", "rules"]))
+@stdout_may_close
 def schema(kind: str) -> None:
     """Print the JSON Schema of a case, a decision or a rule file."""
     click.echo(orjson.dumps(schema_for(kind), option=orjson.OPT_INDENT_2).decode())

@@ -17,7 +17,7 @@ from labrecog.authoring.runner import (
     run_tests,
     write_actual,
 )
-from labrecog.cli.common import EXIT_RULES, load_engine
+from labrecog.cli.common import EXIT_RULES, load_engine, stdout_may_close
 from labrecog.words import Lang, say
 
 __all__ = ["test"]
@@ -45,6 +45,7 @@ __all__ = ["test"]
     show_default=True,
     help="Language of failures (and the reasons they quote) and of the coverage table.",
 )
+@stdout_may_close
 def test(
     path: str,
     pattern: str | None,

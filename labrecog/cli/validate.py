@@ -7,6 +7,7 @@ import sys
 import click
 
 from labrecog._errors import RulesetError
+from labrecog.cli.common import stdout_may_close
 from labrecog.engine import Engine
 
 __all__ = ["validate"]
@@ -14,6 +15,7 @@ __all__ = ["validate"]
 
 @click.command()
 @click.argument("path", type=click.Path())
+@stdout_may_close
 def validate(path: str) -> None:
     """Load and check the rule set at PATH (a folder or one YAML file)."""
     try:

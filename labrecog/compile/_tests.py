@@ -22,7 +22,9 @@ def compile_test(
     path: tuple[str | int, ...] = ("tests", index)
     unit = normalise_unit(test.unit) if test.unit else ""
     conversions: dict[str, Conversion] = {}
-    if not test.qualitative_scale:
+    # A qualitative test needs no unit; one it declares is checked like any other, so a
+    # text result's unit can be held to it (check/_indicator.py).
+    if not test.qualitative_scale or test.unit:
         try:
             check_unit(unit)
         except UnitError as exc:

@@ -79,6 +79,10 @@ def load_ruleset(path: str | Path) -> LoadedRuleset:
         except OSError as exc:
             problems.append(RulesetProblem(name, 1, 1, f"cannot read: {exc.strerror}"))
             continue
+        if root.is_file():
+            part_of = _folder_set_of(root, data)
+            if part_of is not None:
+                raise RulesetError([RulesetProblem(name, 1, 1, part_of)])
         if data is None:
             continue
         if not isinstance(data, dict):
@@ -94,7 +98,50 @@ def load_ruleset(path: str | Path) -> LoadedRuleset:
         rules = RuleFile.model_validate(merged)
     except ValidationError as exc:
         raise RulesetError(list(_validation_problems(exc, smap))) from None
+    if not rules.tests:
+        # Every order would answer unknown_test under this id and version: refuse instead.
+        pos = smap.value(("tests",)) or smap.nearest(())
+        raise RulesetError([problem_at(pos, _NO_TESTS)])
     return LoadedRuleset(rules, _digest(merged), smap, tuple(_display_name(f) for f in files))
+
+
+_NO_TESTS = (
+    "the rule set has no tests: with an empty catalogue every ordered code would be "
+    "unknown_test (give at least one entry under 'tests')"
+)
+
+
+def _folder_set_of(file: Path, data: object) -> str | None:
+    """Why ``file`` is one part of the rule set of its folder, or None if it stands alone.
+
+    A folder rule set has one file with ``id`` and others that merge into it. Loaded alone,
+    a part is another, smaller rule set (no conditions, no institutions, or no tests) that
+    would still carry the folder's id and version: it is refused. A file beside other whole
+    rule sets (each with its own ``id``), or beside YAML that is not a rule file, loads.
+    """
+    own_id = isinstance(data, dict) and "id" in data
+    partners: list[str] = []
+    for other in rule_files(file.parent):
+        if other.resolve() == file.resolve():
+            continue
+        try:
+            found, _ = load_yaml(other.read_bytes(), other.name)
+        except (YamlProblem, OSError):
+            continue
+        if isinstance(found, dict) and _rule_keys(found) and not (own_id and "id" in found):
+            partners.append(other.name)
+    if not partners:
+        return None
+    folder = _display_name(file.parent)
+    return (
+        f"{file.name} is one file of the rule set in {folder}/ (with {', '.join(partners)}); "
+        f"alone it is an incomplete rule set: load the folder {folder}"
+    )
+
+
+def _rule_keys(data: dict[str, Any]) -> bool:
+    """A mapping made only of rule-file keys: a part of a rule set, not some other YAML."""
+    return bool(data) and set(data) <= set(RuleFile.model_fields)
 
 
 def _display_name(file: Path) -> str:

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from labrecog.load._currency import Currency
+
 __all__ = [
     "AgeBand",
     "Category",
@@ -447,7 +449,7 @@ class RuleFile(_Rule):
     name: Names | None = None
     description: Text | None = None
     effective_from: date | None = None
-    currency: Annotated[str, Strict(), Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    currency: Currency = "CNY"
     timezone: Text | None = None
     language: Literal["zh", "en"] = "en"
     defaults: Defaults = Defaults()
