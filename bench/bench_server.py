@@ -53,6 +53,7 @@ def start_server(port: int, db: Path) -> subprocess.Popen[bytes]:
     command = [
         str(labrecog),
         "serve",
+        "--insecure-no-auth",  # the engine and HTTP cost; bench_auth.py measures the JWT's
         "--rules",
         str(ROOT / "rules" / "demo"),
         "--port",

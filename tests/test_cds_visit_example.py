@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from labrecog import Engine
-from labrecog.server import SERVICES, SQLiteFeedbackStore, create_app
+from labrecog.server import INSECURE_NO_AUTH, SERVICES, SQLiteFeedbackStore, create_app
 from labrecog.server._hook import decide_call, parse_hook_request
 from tests.test_server_support import DEMO, INSTITUTION, SELECT, extra_server
 
@@ -61,7 +61,13 @@ def other_visit() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = SQLiteFeedbackStore(tmp_path_factory.mktemp("visit") / "feedback.sqlite3")
-    app = create_app(ENGINE, feedback_store=store, institution=INSTITUTION, cards="both")
+    app = create_app(
+        ENGINE,
+        feedback_store=store,
+        auth=INSECURE_NO_AUTH,
+        institution=INSTITUTION,
+        cards="both",
+    )
     try:
         with extra_server(app) as live:
             yield live

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from labrecog import Engine
-from labrecog.server import SUMMARY_LIMIT, SQLiteFeedbackStore, create_app
+from labrecog.server import INSECURE_NO_AUTH, SUMMARY_LIMIT, SQLiteFeedbackStore, create_app
 from labrecog.server._cards import fit_summary, md
 from tests.test_server_support import (
     DEMO,
@@ -34,6 +34,7 @@ def test_cards_speak_the_engines_language(tmp_path: Any) -> None:
     app = create_app(
         Engine.from_path(DEMO, lang="zh"),
         feedback_store=store,
+        auth=INSECURE_NO_AUTH,
         institution=INSTITUTION,
         cards="items",
     )

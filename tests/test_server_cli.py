@@ -37,6 +37,7 @@ def test_serve_answers_the_documented_example(tmp_path: Path) -> None:
             "-m",
             "labrecog",
             "serve",
+            "--insecure-no-auth",  # not about authentication: test_server_config.py is
             "--rules",
             str(DEMO),
             "--port",
@@ -88,7 +89,9 @@ def test_serve_answers_the_documented_example(tmp_path: Path) -> None:
 
 def test_an_invalid_rule_set_exits_2_before_listening(tmp_path: Path) -> None:
     (tmp_path / "ruleset.yaml").write_text("id: broken\nversion: 1\ntests: [\n", encoding="utf-8")
-    result = _labrecog("serve", "--rules", str(tmp_path), "--port", str(free_port()))
+    result = _labrecog(
+        "serve", "--insecure-no-auth", "--rules", str(tmp_path), "--port", str(free_port())
+    )
     assert result.returncode == 2
     assert "invalid" in result.stderr
     assert "Uvicorn running" not in result.stderr and '"starting"' not in result.stderr
@@ -134,7 +137,7 @@ def test_without_the_server_extra_serve_says_how_to_install_it() -> None:
 def test_an_unusable_postgresql_store_exits_2_without_echoing_the_url() -> None:
     env = dict(os.environ, LABRECOG_FEEDBACK_DB="postgresql://labrecog:s3cret@127.0.0.1:1/x")
     result = subprocess.run(
-        [sys.executable, "-m", "labrecog", "serve", "--rules", str(DEMO)],
+        [sys.executable, "-m", "labrecog", "serve", "--insecure-no-auth", "--rules", str(DEMO)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,7 +12,7 @@ import pytest
 
 from labrecog import Engine
 from labrecog.fhir import FHIR_FLAG_SYSTEM
-from labrecog.server import FeedbackItem, IssuedCard, create_app
+from labrecog.server import INSECURE_NO_AUTH, Caller, FeedbackItem, IssuedCard, create_app
 from tests.test_server_support import (
     DEMO,
     INSTITUTION,
@@ -161,10 +161,12 @@ def test_empty_or_misdirected_feedback(client: httpx.Client) -> None:
 class _BrokenStore:
     """A store that fails with a message quoting patient data: it must reach no one."""
 
-    def record_cards(self, cards: Sequence[IssuedCard]) -> None:
+    def record_cards(self, cards: Sequence[IssuedCard], caller: Caller | None = None) -> None:
         raise RuntimeError("disk full while writing 6.4 mmol/L for 1961-05-14")
 
-    def record_feedback(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
+    def record_feedback(
+        self, service_id: str, items: Sequence[FeedbackItem], caller: Caller | None = None
+    ) -> int:
         raise RuntimeError("disk full while writing 6.4 mmol/L for 1961-05-14")
 
     def close(self) -> None:
@@ -175,6 +177,7 @@ def test_internal_errors_are_500_without_stack_trace_or_values() -> None:
     app = create_app(
         Engine.from_path(DEMO),
         feedback_store=_BrokenStore(),
+        auth=INSECURE_NO_AUTH,
         institution=INSTITUTION,
         cards="items",
     )

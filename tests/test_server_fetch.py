@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from labrecog.server import JsonFormatter, SQLiteFeedbackStore, create_app
+from labrecog.server import INSECURE_NO_AUTH, JsonFormatter, SQLiteFeedbackStore, create_app
 from labrecog.server._discovery import expand_template, prefetch_tokens
 from labrecog.server._fetch import FetchLimits, allowed_server
 from tests.test_server_support import (
@@ -188,7 +188,12 @@ def service(capture: _Capture, _fhir_server: FakeFhir) -> Iterator[tuple[httpx.C
         max_pages=MAX_PAGES,
     )
     app = create_app(
-        engine, feedback_store=store, institution=INSTITUTION, fetch_limits=limits, cards="items"
+        engine,
+        feedback_store=store,
+        auth=INSECURE_NO_AUTH,
+        institution=INSTITUTION,
+        fetch_limits=limits,
+        cards="items",
     )
     with extra_server(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client, folder
@@ -640,6 +645,7 @@ def test_discovery_says_which_keys_are_required_and_what_is_lost(
     app = create_app(
         engine,
         feedback_store=store,
+        auth=INSECURE_NO_AUTH,
         institution=INSTITUTION,
         fetch_limits=FetchLimits(enabled=False),
         cards="items",

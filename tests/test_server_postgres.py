@@ -4,7 +4,8 @@
         .venv/bin/python -m pytest tests/test_server_postgres.py
 
 (Not run in CI, which has no PostgreSQL server; it needs ``psycopg`` installed too.)
-The tables are created in a fresh schema that is dropped afterwards.
+The tables are created (by the migrations) in a fresh schema that is dropped afterwards.
+More PostgreSQL cases (the first DDL upgraded, 50 writers) are in test_audit_store.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import httpx
 import pytest
 
 from labrecog import Engine
-from labrecog.server import PostgresFeedbackStore, create_app, open_feedback_store
+from labrecog.server import (
+    INSECURE_NO_AUTH,
+    PostgresFeedbackStore,
+    create_app,
+    open_feedback_store,
+)
+from labrecog.server.audit import HEAD_REVISION
 from tests.test_server_support import DEMO, INSTITUTION, SELECT, example_request, extra_server
 
 URL = os.environ.get("LABRECOG_TEST_POSTGRES_URL")
@@ -45,7 +52,11 @@ def test_cards_and_feedback_go_to_postgresql(schema_url: str) -> None:
     store = open_feedback_store(schema_url)
     assert isinstance(store, PostgresFeedbackStore)
     app = create_app(
-        Engine.from_path(DEMO), feedback_store=store, institution=INSTITUTION, cards="items"
+        Engine.from_path(DEMO),
+        feedback_store=store,
+        auth=INSECURE_NO_AUTH,
+        institution=INSTITUTION,
+        cards="items",
     )
     try:
         with extra_server(app) as url:
@@ -72,7 +83,10 @@ def test_cards_and_feedback_go_to_postgresql(schema_url: str) -> None:
     with psycopg.connect(schema_url) as conn:
         assert conn.execute("SELECT count(*) FROM cds_card").fetchone() == (2,)
         row = conn.execute(
-            "SELECT order_id, item_code, outcome, accepted_suggestions FROM cds_feedback"
+            "SELECT order_id, item_code, outcome, accepted_suggestions, user_id FROM cds_feedback"
         ).fetchone()
+        [version] = conn.execute("SELECT version_num FROM labrecog_alembic_version").fetchall()
     assert row[:3] == ("O-2025-000123", "GLU", "accepted")
     assert json.loads(row[3]) == [glu["suggestions"][0]["uuid"]]
+    assert row[4] == "PractitionerRole/PR-LZU2-ENDO-07"
+    assert version == (HEAD_REVISION,)

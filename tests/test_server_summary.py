@@ -19,7 +19,7 @@ import pytest
 
 from labrecog import Engine
 from labrecog.model import Decision, DecisionItem, Reason, RulesetRef, WaivedComponent
-from labrecog.server import SUMMARY_LIMIT, SQLiteFeedbackStore, create_app
+from labrecog.server import INSECURE_NO_AUTH, SUMMARY_LIMIT, SQLiteFeedbackStore, create_app
 from labrecog.server._card_text import CardContext
 from labrecog.server._summary_card import authorization_blocked, summary_card
 from tests.builders import case
@@ -61,7 +61,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str
                 # "default": create_app as called without a card set
                 chosen: dict[str, Any] = {} if cards == "default" else {"cards": cards}
                 app = create_app(
-                    engine(lang), feedback_store=store, institution=INSTITUTION, **chosen
+                    engine(lang),
+                    feedback_store=store,
+                    auth=INSECURE_NO_AUTH,
+                    institution=INSTITUTION,
+                    **chosen,
                 )
                 self[key] = stack.enter_context(extra_server(app))
                 return self[key]
@@ -343,7 +347,9 @@ def test_order_level_cards_are_recorded_and_feedback_on_them_joins_the_order(
     tmp_path: Path,
 ) -> None:
     store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
-    app = create_app(engine("en"), feedback_store=store, institution=INSTITUTION)
+    app = create_app(
+        engine("en"), feedback_store=store, auth=INSECURE_NO_AUTH, institution=INSTITUTION
+    )
     with extra_server(app) as url:
         summary = call(url, example_request())[0]
         (notice,) = call(url, no_consent())

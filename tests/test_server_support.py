@@ -30,7 +30,7 @@ pytest.importorskip("uvicorn")
 import uvicorn
 
 from labrecog import Engine
-from labrecog.server import JsonFormatter, SQLiteFeedbackStore, create_app
+from labrecog.server import INSECURE_NO_AUTH, JsonFormatter, SQLiteFeedbackStore, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "rules" / "demo"
@@ -130,11 +130,16 @@ def _start() -> LiveServer:
     logger.setLevel(logging.INFO)
     # Item cards only: these modules test the per-item cards; the default set (the order's
     # summary card first, then the items) is tested in test_server_summary.py.
+    # Insecure, said here so it shows: these modules are not about authentication, which
+    # test_server_auth.py tests with real tokens. CORS open to any origin, also explicitly
+    # (the default is closed): test_server_hooks.py checks the headers a browser client sees.
     app = create_app(
         engine,
         feedback_store=store,
+        auth=INSECURE_NO_AUTH,
         institution=INSTITUTION,
         max_body_bytes=MAX_BODY,
+        cors_origins=("*",),
         cards="items",
     )
     url, server, thread = serve_in_thread(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from labrecog import __version__
+from labrecog.cli.audit import audit
 from labrecog.cli.diff import diff
 from labrecog.cli.evaluate import evaluate
 from labrecog.cli.explain import explain
@@ -31,3 +32,4 @@ main.add_command(schema)
 main.add_command(test_command, name="test")
 main.add_command(diff)
 main.add_command(serve)
+main.add_command(audit)

@@ -9,8 +9,12 @@
     GET  /openapi.json                    the OpenAPI 3.1 document
     GET  /healthz                         liveness and the rule set loaded
 
-Middleware, outermost first: CORS (so every answer, errors included, carries the
-headers a browser-based CDS client needs), then :class:`_Guard`, which turns any
+The two POSTs need the CDS client's bearer JWT (:mod:`labrecog.server._auth`), checked
+before the body is read, then the caller's rate limit; discovery and health stay open.
+
+Middleware, outermost first: CORS, only when origins are configured (so every answer,
+errors included, carries the headers a browser-based CDS client needs), then
+:class:`_Guard`, which turns any
 unexpected exception into a JSON 500 without a stack trace and writes one JSON log line
 per request. Refusals (:class:`ServiceError`, 404, 405) are answered as FHIR
 OperationOutcomes by Starlette's exception middleware.
@@ -19,10 +23,12 @@ OperationOutcomes by Starlette's exception middleware.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +44,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labrecog.engine import Engine
+from labrecog.server._auth import Authenticator, AuthError, InsecureNoAuth
+from labrecog.server._caller import ANONYMOUS, Caller
 from labrecog.server._card_text import CARD_SETS, CardSet
 from labrecog.server._discovery import (
     SERVICES,
@@ -53,6 +61,7 @@ from labrecog.server._hook import HookCall, HookResult, evaluate_call, parse_hoo
 from labrecog.server._limits import DEFAULT_MAX_BODY, read_json
 from labrecog.server._logging import log_event, safe_traceback
 from labrecog.server._openapi import openapi_document
+from labrecog.server._ratelimit import RateLimit
 
 __all__ = ["create_app"]
 
@@ -131,19 +140,34 @@ def _service(request: Request, services: Mapping[str, Service]) -> Service:
     return service
 
 
+def _with_caller(method: Callable[..., Any], caller: Caller) -> Callable[..., Any]:
+    """``method`` with ``caller=`` bound when the store takes it (test doubles may not)."""
+    try:
+        takes = "caller" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return functools.partial(method, caller=caller) if takes else method
+
+
 def create_app(
     engine: Engine,
     *,
     feedback_store: FeedbackStore,
+    auth: Authenticator | InsecureNoAuth,
+    rate_limit: RateLimit | None = None,
     institution: Mapping[str, Any] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY,
-    cors_origins: Sequence[str] = ("*",),
+    cors_origins: Sequence[str] = (),
     fetch_limits: FetchLimits | None = None,
     cards: CardSet = "both",
 ) -> Starlette:
     """The CDS Hooks service for one loaded rule set.
 
-    ``institution`` (``{"id", "region", "level"}``) is the ordering institution used when
+    ``auth`` verifies each call's CDS client JWT (an :class:`Authenticator`), or is
+    ``INSECURE_NO_AUTH``, said explicitly, which logs a warning; ``rate_limit`` bounds
+    each verified caller (none by default); ``cors_origins`` are the browser origins
+    answered with CORS headers (none by default: no CORS headers at all).
+    ``institution (``{"id", "region", "level"}``) is the ordering institution used when
     the draft orders do not name one; ``feedback_store`` keeps issued cards and feedback;
     ``fetch_limits`` bound (or switch off) fetching missing prefetch from the client's
     FHIR server (default: 5 s, ``max_body_bytes`` per key, 10 pages); ``cards`` picks the
@@ -159,9 +183,16 @@ def create_app(
     required = required_prefetch(rules)
     fetching = limits.enabled and bool(limits.servers)
     discovery = orjson.dumps(discovery_document(rules, engine.lang, fetch=fetching))
-    openapi = orjson.dumps(openapi_document(rules))
+    openapi = orjson.dumps(openapi_document(rules, secured=not isinstance(auth, InsecureNoAuth)))
     ruleset = {"id": rules.id, "version": rules.version, "digest": rules.digest}
     health = orjson.dumps({"status": "ok", "ruleset": ruleset})
+    if isinstance(auth, InsecureNoAuth):
+        log_event(
+            "insecure_no_auth",
+            level=logging.WARNING,
+            detail="no authentication: anyone who reaches the port gets cards and writes "
+            "feedback; configure trusted issuers (docs/security.md)",
+        )
 
     def raw(body: bytes) -> Response:
         return Response(body, media_type="application/json")
@@ -175,12 +206,34 @@ def create_app(
     async def get_health(request: Request) -> Response:
         return raw(health)
 
-    def decide_and_record(call: HookCall, received_at: datetime) -> HookResult:
+    async def authenticate(request: Request, service: Service, *, feedback: bool) -> Caller:
+        """The verified caller (401 otherwise), within its rate (429 otherwise)."""
+        log = _log_fields(request)
+        if isinstance(auth, InsecureNoAuth):
+            caller = ANONYMOUS
+        else:
+            try:
+                values = request.headers.getlist("authorization")
+                if len(values) > 1:
+                    raise AuthError("malformed_token", "send one Authorization header, not several")
+                audiences = auth.audiences(service.id, feedback=feedback)
+                caller = await auth.verify(values[0] if values else None, audiences)
+            except AuthError as exc:
+                log["auth_failure"] = exc.reason
+                raise
+            log["client"] = caller.issuer
+            if caller.tenant is not None:
+                log["tenant"] = caller.tenant
+        if rate_limit is not None:
+            rate_limit.check((caller.issuer, caller.subject, caller.tenant))
+        return caller
+
+    def decide_and_record(call: HookCall, received_at: datetime, caller: Caller) -> HookResult:
         # One worker-thread hop for the CPU work and the store write.
         result = evaluate_call(call, engine, received_at=received_at, institution=institution)
         if result.issued:
             try:
-                feedback_store.record_cards(result.issued)
+                _with_caller(feedback_store.record_cards, caller)(result.issued)
             except Exception as exc:  # the cards stand; only the join for feedback is lost
                 log_event(
                     "card_store_failed",
@@ -196,6 +249,7 @@ def create_app(
         service = _service(request, services)
         log = _log_fields(request)
         log.update(service=service.id, hook=service.hook)
+        caller = await authenticate(request, service, feedback=False)
         body = await read_json(request, max_body_bytes)
         call = parse_hook_request(body, service)
         log.update(hook_instance=call.hook_instance, draft_orders=len(call.requests))
@@ -216,7 +270,7 @@ def create_app(
                 log["prefetch_fetched"] = filled.fetched
             if filled.failed:
                 log["prefetch_fetch_failed"] = filled.failed
-        result = await run_in_threadpool(decide_and_record, call, received_at)
+        result = await run_in_threadpool(decide_and_record, call, received_at, caller)
         log.update(order_id=result.order_id, cards=len(result.cards), **result.counts)
         if result.paginated:
             log["prefetch_paginated"] = True
@@ -226,9 +280,11 @@ def create_app(
         service = _service(request, services)
         log = _log_fields(request)
         log.update(service=service.id, feedback=True)
+        caller = await authenticate(request, service, feedback=True)
         body = await read_json(request, max_body_bytes)
         items = parse_feedback(body)
-        stored = await run_in_threadpool(feedback_store.record_feedback, service.id, items)
+        record = _with_caller(feedback_store.record_feedback, caller)
+        stored = await run_in_threadpool(record, service.id, items)
         outcomes: dict[str, int] = {}
         for item in items:
             outcomes[item.outcome] = outcomes.get(item.outcome, 0) + 1
@@ -258,16 +314,17 @@ def create_app(
         Route("/openapi.json", get_openapi, methods=["GET"]),
         Route("/healthz", get_health, methods=["GET"]),
     ]
-    middleware = [
-        Middleware(
+    middleware = [Middleware(_Guard)]
+    if cors_origins:  # closed unless configured: no CORS header at all
+        cors = Middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["WWW-Authenticate", "Retry-After"],
             max_age=600,
-        ),
-        Middleware(_Guard),
-    ]
+        )
+        middleware.insert(0, cors)
     return Starlette(
         routes=routes,
         middleware=middleware,

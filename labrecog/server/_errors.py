@@ -8,7 +8,7 @@ JSON log line records only :attr:`ServiceError.kind`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -41,9 +41,11 @@ class ServiceError(LabrecogError):
         expression: Sequence[str] = (),
         diagnostics: Sequence[str] = (),
         order_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.order_id = order_id
+        self.headers = dict(headers or {})  # e.g. WWW-Authenticate (401), Retry-After (429)
         self.status = status
         self.kind = kind  # short, fixed token for logs: "missing_prefetch", "too_large", ...
         self.message = message
@@ -58,7 +60,7 @@ class ServiceError(LabrecogError):
             code=self.code,
             expression=self.expression,
             diagnostics=self.diagnostics,
-            headers=headers,
+            headers={**self.headers, **(headers or {})} or None,
         )
 
 

@@ -30,7 +30,7 @@ now) — the one place where the wall clock enters a decision.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +59,7 @@ from labrecog.server._fetch import (
     fhir_access,
 )
 from labrecog.server._summary_card import if_authorised
+from labrecog.server.audit import department_of
 
 __all__ = ["HookCall", "HookResult", "decide_call", "evaluate_call", "parse_hook_request"]
 
@@ -401,6 +402,11 @@ def evaluate_call(
         cards=call.service.cards,
         if_authorised=if_authorised(engine, fhir_case.case, decision),
     )
+    # For the audit trail: who was ordering (context.userId), and in which department (the
+    # Encounter's serviceType; None when it does not say).
+    user = call.tokens.get("context.userId")
+    department = department_of(call.prefetch.get(ENCOUNTER))
+    issued = [replace(card, user_id=user, department=department) for card in issued]
     counts = {"waive": 0, "partial": 0, "retest": 0}
     for item in decision.items:
         counts[item.status] += 1

@@ -4,11 +4,14 @@ A line names the service, the hook instance, the order id, counts of statuses an
 latency. It never holds a value, a unit, a name, a birth date or a message built from
 them: callers pass only the fields below, and exceptions are logged as their type and the
 code locations they passed through, without their message (which may quote input).
+Nor a credential: the service never passes one, and as a last guard every line is
+scrubbed of anything shaped like a JWT or a ``Bearer`` value (another library's message).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -21,6 +24,19 @@ __all__ = ["LOGGER", "JsonFormatter", "configure_logging", "log_event", "safe_tr
 LOGGER = logging.getLogger("labrecog.server")
 
 Field = str | int | float | bool | None | list[str] | dict[str, int]
+
+# A JWS/JWT (base64url header starting {" = eyJ, then two more parts), and Bearer values.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+
+
+def redact(line: str) -> str:
+    """``line`` without tokens (cheap when there is none: both patterns need a marker)."""
+    if "eyJ" in line:
+        line = _JWT.sub("[redacted-jwt]", line)
+    if "earer" in line or "EARER" in line:
+        line = _BEARER.sub(r"\1[redacted]", line)
+    return line
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             # Third-party log calls with exc_info: type and locations only, never the message.
             payload["exception"] = type(record.exc_info[1]).__name__
             payload["frames"] = safe_traceback(record.exc_info[1])
-        return orjson.dumps(payload, default=str).decode()
+        return redact(orjson.dumps(payload, default=str).decode())
 
 
 def log_event(event: str, *, level: int = logging.INFO, **fields: Field) -> None:

@@ -316,7 +316,31 @@ def _hook_request(hook: str, selections: bool, rules: CompiledRules) -> dict[str
     }
 
 
-def openapi_document(rules: CompiledRules) -> dict[str, Any]:
+# Every service and feedback call: the caller's JWT first, then its rate (docs/security.md).
+_SECURITY: list[dict[str, list[str]]] = [{"cdsClientJwt": []}]
+_SCHEMES: dict[str, Any] = {
+    "cdsClientJwt": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": (
+            "CDS Hooks 2.0 'Trusting CDS Clients': a JWT signed by a configured issuer, "
+            "aud = the service URL (docs/security.md)."
+        ),
+    }
+}
+_GUARDED: dict[str, Any] = {
+    "401": _outcome("No valid bearer JWT from a trusted CDS client"),
+    "429": _outcome("Over the caller's rate limit (see Retry-After)"),
+    "503": _outcome("The issuer's keys cannot be fetched now"),
+}
+
+
+def openapi_document(rules: CompiledRules, *, secured: bool = True) -> dict[str, Any]:
+    """The service's OpenAPI 3.1 document; ``secured=False`` (the explicit insecure mode)
+    leaves out the bearer scheme and its 401, which that service never answers."""
+    guarded: dict[str, Any] = _GUARDED if secured else {k: _GUARDED[k] for k in ("429",)}
+    security: dict[str, Any] = {"security": _SECURITY} if secured else {}
     schemas = dict(_SCHEMAS)
     paths: dict[str, Any] = {
         "/cds-services": {
@@ -349,7 +373,9 @@ def openapi_document(rules: CompiledRules) -> dict[str, Any]:
                     "413": _outcome("Request body over the size limit"),
                     "415": _outcome("Not JSON"),
                     "422": _outcome("The FHIR data cannot be evaluated"),
+                    **guarded,
                 },
+                **security,
             }
         }
         paths[f"/cds-services/{service.id}/feedback"] = {
@@ -362,7 +388,9 @@ def openapi_document(rules: CompiledRules) -> dict[str, Any]:
                     "400": _outcome("Not valid feedback"),
                     "413": _outcome("Request body over the size limit"),
                     "415": _outcome("Not JSON"),
+                    **guarded,
                 },
+                **security,
             }
         }
     return {
@@ -376,5 +404,8 @@ def openapi_document(rules: CompiledRules) -> dict[str, Any]:
             ),
         },
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            **({"securitySchemes": _SCHEMES} if secured else {}),
+        },
     }

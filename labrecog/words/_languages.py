@@ -9,6 +9,7 @@ back to English.
 
 from __future__ import annotations
 
+from labrecog.words._audit import AUDIT
 from labrecog.words._reasons import MESSAGES
 from labrecog.words._tables import (
     CARD_TOPIC,
@@ -36,6 +37,7 @@ _FAMILIES: dict[str, dict[str, tuple[str, str]]] = {
     "test": TESTRUN,
     "source": SOURCE,
     "input": INPUT,
+    "audit": AUDIT,  # labrecog audit (issue 12)
 }
 
 
