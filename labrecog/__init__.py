@@ -12,6 +12,7 @@ listed in ``labrecog/_errors.py``.
 from labrecog._errors import (
     InputError,
     InputProblem,
+    InternalError,
     LabrecogError,
     RulesetError,
     RulesetProblem,
@@ -40,6 +41,7 @@ __all__ = [
     "Engine",
     "InputError",
     "InputProblem",
+    "InternalError",
     "LabrecogError",
     "PriorResult",
     "Reason",

@@ -9,6 +9,8 @@
     │   └── FhirInputError         a FHIR Bundle that cannot become a case (labrecog.fhir)
     ├── UnitError                  a unit that cannot be read, or a pair that must not be
     │                              converted (labrecog.units); code + message, pickles
+    ├── InternalError              a failure labrecog cannot recover from (a broken worker
+    │                              pool): the CLI exits 3 with one line, never a traceback
     └── ServiceError               a request the CDS Hooks service refuses, with its HTTP
                                    status (labrecog.server, needs the ``server`` extra)
 
@@ -25,6 +27,7 @@ from typing import Literal
 __all__ = [
     "InputError",
     "InputProblem",
+    "InternalError",
     "LabrecogError",
     "RulesetError",
     "RulesetProblem",
@@ -35,6 +38,11 @@ __all__ = [
 
 class LabrecogError(Exception):
     """Base of every error labrecog raises on purpose (see the module docstring)."""
+
+
+class InternalError(LabrecogError):
+    """Something labrecog cannot recover from (a worker pool that broke twice): not the
+    input's fault nor the rule set's, so the CLI gives it its own exit code (3)."""
 
 
 @dataclass(frozen=True, slots=True)

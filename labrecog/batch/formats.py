@@ -41,25 +41,46 @@ def _jsonl(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
     return b"".join(out)
 
 
+#: A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets
+#: (OWASP "CSV injection"): ``=HYPERLINK(...)`` in an order id would be a live link.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: object) -> str:
+    """A text cell a spreadsheet shows as text: a leading ``'`` before a formula start.
+    Only text cells (ids, codes, messages) pass here; ``line`` and ``saving`` are labrecog's
+    own numbers and are written unchanged."""
+    cell = "" if value is None else str(value)
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
 def _csv(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
     """One row per decision item; an error record is one row with status ``error``."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    plain = csv.writer(buffer, lineterminator="\n")
+    # QUOTE_MINIMAL quotes only the line terminator's characters: a cell holding a bare CR
+    # would end the row in most readers, so a row with one is written fully quoted.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(row: list[object]) -> None:
+        has_cr = any(isinstance(cell, str) and "\r" in cell for cell in row)
+        (quoted if has_cr else plain).writerow(row)
+
     for line, record in records:
         if "error" in record:
             error = record["error"]
             where = f"{error.get('path')}: " if error.get("path") else ""
-            writer.writerow(
-                [line, record.get("order_id") or "", "", "", "error", "", "", "", "", "",
-                 f"{where}{error.get('message', '')}"]
+            writerow(
+                [line, _text(record.get("order_id")), "", "", "error", "", "", "", "", "",
+                 _text(f"{where}{error.get('message', '')}")]
             )  # fmt: skip
             continue
         for item in record["items"]:
             reasons = ";".join(sorted({r["code"] for r in item["reasons"]}))
-            writer.writerow(
-                [line, record["order_id"], record["patient_id"], item["code"], item["status"],
-                 item.get("result_id", ""), item.get("institution", ""), item["saving"],
-                 record["currency"], reasons, ""]
+            writerow(
+                [line, *map(_text, (record["order_id"], record["patient_id"], item["code"],
+                 item["status"], item.get("result_id", ""), item.get("institution", ""))),
+                 item["saving"], _text(record["currency"]), _text(reasons), ""]
             )  # fmt: skip
     return buffer.getvalue().encode("utf-8")
 

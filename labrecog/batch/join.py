@@ -21,10 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sqlite3
 import stat
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +35,7 @@ import orjson
 from pydantic import ValidationError
 
 from labrecog._errors import InputError
+from labrecog.batch._scratch import make_scratch, remove_scratch
 from labrecog.batch.io import numbered_lines, open_input
 from labrecog.batch.records import input_message, parse_json_line, results_error_record
 from labrecog.engine import input_error
@@ -98,8 +97,8 @@ class _SqliteStore:
     kind: Final = "sqlite"
 
     def __init__(self, tmp_dir: str | Path | None) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="labrecog-join-", dir=tmp_dir))
-        self._pid = os.getpid()
+        # Named with the pid, removed on close, exit and SIGTERM; swept once stale (_scratch).
+        self.directory = make_scratch(tmp_dir)
         self._lock = threading.Lock()
         self._pending: list[tuple[str, int, int, bytes]] = []
         try:
@@ -157,8 +156,7 @@ class _SqliteStore:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
         # A forked child inherits this object; the directory belongs to the parent.
-        if os.getpid() == self._pid:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        remove_scratch(self.directory)
 
 
 _Store = _MemoryStore | _SqliteStore

@@ -4,21 +4,42 @@ Lines travel in chunks. With ``jobs > 1`` a bounded window of chunks is in fligh
 memory stays flat however long the input), each worker holds its own compiled Engine,
 and chunks are written back in the order they were read. Every line yields exactly one
 record: the worker never drops a line, and the runner checks the count.
+
+Workers are disposable and must never outlive or outguess the parent:
+
+- they compile the rule set the parent loaded (its validated sources, pickled, checked
+  against the parent's digest), never the folder's later state;
+- they die with the parent: ``PR_SET_PDEATHSIG`` (SIGKILL) on Linux, with a check of the
+  parent right after it (the parent may have died before the call), and everywhere a
+  daemon thread that exits the worker once the parent is gone;
+- a chunk whose worker died is evaluated again, alone, in a fresh worker; if that worker
+  dies too, its lines become ``internal_error`` records (``Summary.lost`` counts them), so
+  nothing is lost and nothing is written twice.
 """
 
 from __future__ import annotations
 
 import collections
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
+from labrecog._errors import RulesetError, RulesetProblem
 from labrecog.batch.formats import Format, encoder
-from labrecog.batch.records import evaluate_line
+from labrecog.batch.records import CaseLimits, evaluate_line, internal_error_record
 from labrecog.batch.summary import Summary
+from labrecog.compile import compile_rules
 from labrecog.engine import Engine
+from labrecog.load import LoadedRuleset, load_ruleset
 from labrecog.words import Lang
 
 __all__ = ["Chunk", "Source", "run_lines"]
@@ -39,20 +60,72 @@ class Chunk:
 _worker_engine: Engine | None = None
 _worker_format: Format = "jsonl"
 _worker_source: tuple[Source, bool] = ("jsonl", False)
+_worker_limits: CaseLimits = CaseLimits()
+
+
+_PR_SET_PDEATHSIG = 1
+_WATCH_SECONDS = 0.5
+_LOST = "the worker process evaluating this line stopped twice; line not decided"
 
 
 def _init_worker(
-    rules: str, lang: Lang | None, fmt: Format, source: tuple[Source, bool] = ("jsonl", False)
+    rules: LoadedRuleset,
+    lang: Lang | None,
+    fmt: Format,
+    source: tuple[Source, bool] = ("jsonl", False),
+    parent: int = 0,
+    limits: CaseLimits | None = None,
 ) -> None:
-    global _worker_engine, _worker_format, _worker_source
-    _worker_engine = Engine.from_path(rules, lang=lang)
+    """Compile the parent's rule set (not the folder's state now) and die with the parent."""
+    global _worker_engine, _worker_format, _worker_source, _worker_limits
+    if parent:
+        _die_with(parent)
+    engine = Engine(compile_rules(rules), lang=lang)
+    if engine.rules.digest != rules.digest:  # the compiler keeps it; never run other rules
+        os._exit(1)
+    _worker_engine = engine
     _worker_format = fmt
     _worker_source = source
+    _worker_limits = limits or CaseLimits()
+
+
+def _die_with(parent: int) -> None:
+    """Exit when ``parent`` dies: a kernel signal where there is one, a watcher everywhere.
+
+    The watcher also covers start methods where the worker's parent is not ``parent``
+    (forkserver) and the window before the signal was armed.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watcher below still ends the worker
+    first = os.getppid()
+    if not _alive(parent):  # died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == first and _alive(parent):
+            time.sleep(_WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="labrecog-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _work(batch: list[tuple[int, bytes]]) -> Chunk:
     assert _worker_engine is not None
-    return _evaluate(_worker_engine, _worker_format, batch, _worker_source)
+    return _evaluate(_worker_engine, _worker_format, batch, _worker_source, _worker_limits)
 
 
 def _evaluate(
@@ -60,13 +133,14 @@ def _evaluate(
     fmt: Format,
     batch: list[tuple[int, bytes]],
     source: tuple[Source, bool] = ("jsonl", False),
+    limits: CaseLimits | None = None,
 ) -> Chunk:
     if source[0] == "fhir":
         return _evaluate_bundles(engine, fmt, batch, strict=source[1])
     summary = Summary()
     records: list[tuple[int, dict[str, Any]]] = []
     for line_no, raw in batch:
-        record = evaluate_line(engine, line_no, raw)
+        record = evaluate_line(engine, line_no, raw, limits)
         summary.add(record)
         records.append((line_no, record))
     return Chunk(encoder(fmt)(records), len(batch), summary)
@@ -105,31 +179,125 @@ def run_lines(
     jobs: int,
     source: Source = "jsonl",
     strict_fhir: bool = False,
+    loaded: LoadedRuleset | None = None,
+    limits: CaseLimits | None = None,
 ) -> Iterator[Chunk]:
-    """Evaluated chunks in input order; ``engine`` serves jobs=1, ``rules`` the workers.
+    """Evaluated chunks in input order; ``engine`` serves jobs=1, the workers get ``loaded``.
 
-    ``source="fhir"``: each line is a FHIR Bundle (``strict_fhir`` validates it with
-    fhir.resources first).
+    ``loaded`` is the rule set ``engine`` was compiled from; without it the folder
+    ``rules`` is read once, here, before any worker starts, and refused unless its digest
+    is ``engine``'s. ``source="fhir"``: each line is a FHIR Bundle (``strict_fhir``
+    validates it with fhir.resources first).
     """
     if fmt == "fhir" and source != "fhir":
         raise ValueError("FHIR output answers FHIR input: give source='fhir'")
     how = (source, strict_fhir)
     if jobs <= 1:
         for batch in _chunks(lines):
-            yield _evaluate(engine, fmt, batch, how)
+            yield _evaluate(engine, fmt, batch, how, limits)
         return
+    snapshot = loaded if loaded is not None else _snapshot(engine, rules)
+    initargs = (snapshot, lang, fmt, how, os.getpid(), limits)
+    yield from _pooled(_chunks(lines), jobs, initargs)
+
+
+def _snapshot(engine: Engine, rules: str) -> LoadedRuleset:
+    """The rule set ``engine`` was compiled from, read once; refused if it changed since."""
+    loaded = load_ruleset(rules)
+    if loaded.digest != engine.rules.digest:
+        message = (
+            f"changed on disk after it was loaded ({engine.rules.digest} then "
+            f"{loaded.digest}); run again"
+        )
+        raise RulesetError([RulesetProblem(rules, 0, 0, message)])
+    return loaded
+
+
+_Pending = collections.deque[tuple[list[tuple[int, bytes]], "Future[Chunk]"]]
+
+
+def _pooled(
+    chunks: Iterable[list[tuple[int, bytes]]], jobs: int, initargs: tuple[Any, ...]
+) -> Iterator[Chunk]:
+    """A bounded window of chunks in flight; a broken pool is replaced, its chunks retried."""
     window = jobs * 4
-    with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(rules, lang, fmt, how)
-    ) as pool:
-        pending: collections.deque[Future[Chunk]] = collections.deque()
-        try:
-            for batch in _chunks(lines):
-                pending.append(pool.submit(_work, batch))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    pool = _pool(jobs, initargs)
+    pending: _Pending = collections.deque()
+    try:
+        for batch in chunks:
+            pending.append((batch, _submit(pool, batch)))
+            if len(pending) >= window:
+                chunk = _result(pending[0][1])
+                if chunk is None:
+                    pool.shutdown(wait=True)  # every future of the broken pool settled
+                    yield from _recover(pending, initargs)
+                    pool = _pool(jobs, initargs)
+                else:
+                    pending.popleft()
+                    yield chunk
+        while pending:
+            chunk = _result(pending[0][1])
+            if chunk is None:
+                pool.shutdown(wait=True)
+                yield from _recover(pending, initargs)
+            else:
+                pending.popleft()
+                yield chunk
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(jobs: int, initargs: tuple[Any, ...]) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=initargs)
+
+
+def _submit(pool: ProcessPoolExecutor, batch: list[tuple[int, bytes]]) -> Future[Chunk]:
+    try:
+        return pool.submit(_work, batch)
+    except BrokenProcessPool as exc:  # broke since the last submit: retried like the rest
+        failed: Future[Chunk] = Future()
+        failed.set_exception(exc)
+        return failed
+
+
+def _result(future: Future[Chunk]) -> Chunk | None:
+    """The chunk, or None when its worker died (any other error is a bug and raises)."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return None
+
+
+def _recover(pending: _Pending, initargs: tuple[Any, ...]) -> Iterator[Chunk]:
+    """Drain a broken pool's chunks in order: finished ones kept, the others retried once."""
+    while pending:
+        batch, future = pending.popleft()
+        done = future.done() and not future.cancelled() and future.exception() is None
+        yield future.result() if done else _retry(batch, initargs)
+
+
+def _retry(batch: list[tuple[int, bytes]], initargs: tuple[Any, ...]) -> Chunk:
+    """One chunk alone in a fresh worker; if it dies too, its lines become error records."""
+    with ProcessPoolExecutor(1, initializer=_init_worker, initargs=initargs) as pool:
+        chunk = _result(_submit(pool, batch))
+    return chunk if chunk is not None else _lost(batch, initargs[2])
+
+
+def _lost(batch: list[tuple[int, bytes]], fmt: Format) -> Chunk:
+    summary = Summary()
+    records: list[tuple[int, dict[str, Any]]] = []
+    for line_no, _ in batch:
+        record = internal_error_record(line_no, BrokenProcessPool(_LOST))
+        summary.add(record)
+        summary.lost += 1
+        records.append((line_no, _as_fhir(record, line_no) if fmt == "fhir" else record))
+    return Chunk(encoder(fmt)(records), len(batch), summary)
+
+
+def _as_fhir(record: dict[str, Any], line_no: int) -> dict[str, Any]:
+    """FHIR output answers every line with a resource: the error as an OperationOutcome."""
+    from labrecog.fhir import operation_outcome
+
+    return operation_outcome(record, line_no)

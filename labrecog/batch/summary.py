@@ -19,6 +19,8 @@ class Summary:
     reasons: Counter[str] = field(default_factory=Counter)
     saving: Decimal = Decimal(0)
     currency: str | None = None
+    # Lines whose worker process died twice (internal_error records): a crash, not bad input.
+    lost: int = 0
 
     def add(self, record: dict[str, Any]) -> None:
         self.cases += 1
@@ -42,6 +44,7 @@ class Summary:
         self.reasons.update(other.reasons)
         self.saving += other.saving
         self.currency = other.currency or self.currency
+        self.lost += other.lost
 
     def as_dict(self) -> dict[str, Any]:
         return {

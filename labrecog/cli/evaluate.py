@@ -13,10 +13,19 @@ import orjson
 from labrecog.batch.formats import Format, csv_header, encoder
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
 from labrecog.batch.join import IndexKind, ResultIndex, joined_lines
+from labrecog.batch.lines import DEFAULT_MAX_LINE_BYTES
 from labrecog.batch.progress import Progress
+from labrecog.batch.records import DEFAULT_MAX_PAIRS, CaseLimits
 from labrecog.batch.runner import Source, run_lines
 from labrecog.batch.summary import Summary
-from labrecog.cli.common import EXIT_RULES, load_engine, stdout_may_close
+from labrecog.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_RULES,
+    check_output_paths,
+    internal_failure_exits,
+    load_engine_and_rules,
+    stdout_may_close,
+)
 from labrecog.engine import Engine
 from labrecog.words import Lang
 
@@ -96,7 +105,22 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
     type=click.Choice(["zh", "en"]),
     help="Language of reason and input-error messages (default: the rule set's language).",
 )
+@click.option(
+    "--max-line-bytes",
+    type=click.IntRange(min=1024),
+    default=DEFAULT_MAX_LINE_BYTES,
+    show_default=True,
+    help="Longest input line; a longer one becomes an invalid_input record, never read whole.",
+)
+@click.option(
+    "--max-case-pairs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PAIRS,
+    show_default=True,
+    help="Most ordered tests x prior results in one case; beyond, an invalid_input record.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@internal_failure_exits
 @stdout_may_close
 def evaluate(
     cases: str | None,
@@ -112,14 +136,17 @@ def evaluate(
     csv_bom: bool,
     summary_json: str | None,
     lang: Lang | None,
+    max_line_bytes: int,
+    max_case_pairs: int,
     quiet: bool,
 ) -> None:
     """Evaluate CASES (JSONL; '-' for stdin; gzip recognised) into decisions.
 
     Every input line yields exactly one output record, in input order: a decision, or an
     error record naming the line and the field. Exit 0 when all lines were decided, 1 when
-    some were error records (all still written), 2 for usage or rule-set errors, 141 when
-    stdout was closed before everything was written (| head).
+    some were error records (all still written), 2 for usage or rule-set errors (an
+    output that is an input, or cannot be written, included), 3 for an internal failure,
+    141 when stdout was closed before everything was written (| head).
 
     With --format fhir (or --input-format fhir) each line is a FHIR R4 Bundle; see
     docs/fhir.md.
@@ -135,7 +162,11 @@ def evaluate(
     if csv_bom and fmt != "csv":
         raise click.UsageError("--csv-bom is for --format csv")
     source = _source(source, fmt, strict_fhir, joined=orders is not None)
-    engine = load_engine(rules, lang)
+    check_output_paths(
+        {"CASES": cases, "--orders": orders, "--results": results, "--rules": rules},
+        {"-o": output, "--summary-json": summary_json},
+    )
+    engine, loaded = load_engine_and_rules(rules, lang)
     summary = Summary()
     read = written = 0
     try:
@@ -147,7 +178,7 @@ def evaluate(
                 lines = _joined(stack, orders, results, index_kind, engine, sink, summary, fmt)
             else:
                 assert cases is not None
-                lines = numbered_lines(stack.enter_context(open_input(cases)))
+                lines = numbered_lines(stack.enter_context(open_input(cases)), max_line_bytes)
             progress = stack.enter_context(Progress(enabled=not quiet))
             counted = _count(lines)
             for chunk in run_lines(
@@ -159,6 +190,8 @@ def evaluate(
                 jobs=jobs,
                 source=source,
                 strict_fhir=strict_fhir,
+                loaded=loaded,
+                limits=CaseLimits(max_pairs=max_case_pairs),
             ):
                 sink.write(chunk.payload)
                 written += chunk.lines
@@ -175,12 +208,19 @@ def evaluate(
         sys.exit(130)
     if written != read:  # the runner's promise; say so loudly if it were ever broken
         click.echo(f"labrecog: internal error: {read} lines read, {written} written", err=True)
-        sys.exit(EXIT_RULES)
+        sys.exit(EXIT_INTERNAL)
     if summary_json:
         with atomic_output(summary_json) as out:
             out.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     if not quiet:
         _print_summary(summary)
+    if summary.lost:  # lines whose worker died twice: internal_error records, all written
+        click.echo(
+            f"labrecog: internal error: {summary.lost} lines became internal_error records "
+            "(their worker died twice); every line has its record",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_RECORD_ERRORS if summary.errors else EXIT_OK)
 
 

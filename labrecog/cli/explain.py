@@ -9,13 +9,16 @@ there is no batch of which "some records" failed (see docs/explain.md).
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+import zlib
+from typing import Any, BinaryIO, NoReturn
 
 import click
 import orjson
 from rich.console import Console
 
 from labrecog._errors import InputError
+from labrecog.batch.io import open_input
+from labrecog.batch.lines import DEFAULT_MAX_LINE_BYTES, UTF8_BOM, OverLongLine, capped_lines
 from labrecog.cli.common import StdoutConsole, load_engine, stdout_may_close
 from labrecog.decide import Trace
 from labrecog.load import loads_strict
@@ -68,30 +71,32 @@ def explain(case: str, rules: str, line: int | None, lang: str | None, as_json: 
 
 
 def _read_case(path: str, line: int | None) -> bytes:
-    """The bytes of the chosen case; a BOM is dropped because spreadsheet exports add one."""
+    """The bytes of the chosen case, read as ``evaluate`` reads its input: gzip recognised
+    by its magic bytes, a BOM on line 1 dropped (spreadsheet exports add one), lines
+    numbered and capped in size by the same reader, so line N means the same record."""
     try:
-        if path == "-":
-            raw = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as handle:
-                raw = handle.read()
-    except OSError as exc:
-        _usage(f"{_display(path)}: cannot read: {exc.strerror or exc}")
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    if line is None:
-        return raw
-    # Split exactly as `labrecog evaluate` numbers lines, so line N means the same record.
-    lines = raw.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    if line > len(lines):
-        _usage(
-            f"{_display(path)}: --line {line} is beyond the end: the file has {len(lines)} line(s)"
-        )
-    chosen = lines[line - 1]
+        with open_input(path) as stream:
+            if line is None:
+                raw = stream.read(DEFAULT_MAX_LINE_BYTES + 1).removeprefix(UTF8_BOM)
+                if len(raw) > DEFAULT_MAX_LINE_BYTES:
+                    _usage(f"{_display(path)}: longer than {DEFAULT_MAX_LINE_BYTES} bytes")
+                return raw
+            chosen = _nth_line(stream, line, path)
+    except (OSError, EOFError, zlib.error) as exc:
+        _usage(f"{_display(path)}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+    if isinstance(chosen, OverLongLine):
+        _usage(f"{_display(path)}: line {line} is longer than {chosen.limit} bytes")
     if not chosen.strip():
         _usage(f"{_display(path)}: line {line} is empty")
     return chosen
+
+
+def _nth_line(stream: BinaryIO, line: int, path: str) -> bytes:
+    count = 0
+    for count, raw in capped_lines(stream):
+        if count == line:
+            return raw
+    _usage(f"{_display(path)}: --line {line} is beyond the end: the file has {count} line(s)")
 
 
 def _console() -> Console:

@@ -20,7 +20,12 @@ from rich.text import Text
 
 from labrecog.batch.aggregate import Aggregate
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
-from labrecog.cli.common import StdoutConsole, load_engine, stdout_may_close
+from labrecog.cli.common import (
+    StdoutConsole,
+    check_output_paths,
+    load_engine,
+    stdout_may_close,
+)
 from labrecog.compile import CompiledRules
 from labrecog.output import ReportTable, render_html, report_tables
 from labrecog.words import Lang, say
@@ -70,10 +75,12 @@ def report(
 ) -> None:
     """Summarise DECISIONS (JSONL written by evaluate; '-' for stdin, gzip accepted):
     waiver rates and savings by test, performing institution, reason and rule set."""
+    check_output_paths({"DECISIONS": decisions}, {"--html": html_path})
     engine = load_engine(rules, lang) if rules is not None else None
     lang = engine.lang if engine is not None else lang or "en"
     agg = read_decisions(decisions)
     _warn_unreadable(agg, lang)
+    _warn_repeated(agg)
     if not agg.decisions and not agg.errors:
         _nothing_to_report(decisions, agg)
     data = agg.as_dict()
@@ -167,6 +174,17 @@ def _warn_unreadable(agg: Aggregate, lang: Lang) -> None:
     if agg.unreadable > len(agg.unreadable_samples):
         more = agg.unreadable - len(agg.unreadable_samples)
         click.echo(say("report", "warn.more", lang, n=more), err=True)
+
+
+def _warn_repeated(agg: Aggregate) -> None:
+    """One stderr line: the totals still count every record, but the operator is told that
+    some orders are in them more than once (the same file concatenated twice, say)."""
+    if agg.repeated_orders:
+        click.echo(
+            f"labrecog report: {agg.repeated_orders} record(s) repeat an order id seen earlier "
+            "in the file; they are counted again in every total",
+            err=True,
+        )
 
 
 def _rich_table(table: ReportTable, lang: Lang) -> Table:

@@ -17,15 +17,21 @@ speed (about the cost of the parse again). A quote written ``\\u0022`` comes bac
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
 
 from labrecog._errors import InputError, InputProblem
 
-__all__ = ["duplicate_key", "loads_strict"]
+__all__ = ["big_integer", "duplicate_key", "loads_strict"]
 
 _ESCAPED_QUOTE = b"\\u0022"  # a quote orjson would write back as \" (one more quote)
+# orjson reads integers in [-2**63, 2**64 - 1] exactly and any other as a float, silently
+# (10**29 became 1.2345678901234568e+29 in ext, carried to the output). Every integer outside
+# has at least 19 digits: text without such a run of digits needs no second look.
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 def loads_strict(raw: bytes | str) -> Any:
@@ -37,6 +43,10 @@ def loads_strict(raw: bytes | str) -> Any:
     if not isinstance(data, dict | list):
         return data
     text = raw.encode() if isinstance(raw, str) else raw
+    if _LONG_DIGITS.search(text) is not None:
+        problem = big_integer(text)
+        if problem is not None:
+            raise InputError([problem])
     try:
         same = _ESCAPED_QUOTE not in text and text.count(b'"') == orjson.dumps(data).count(b'"')
     except orjson.JSONEncodeError:
@@ -82,6 +92,46 @@ def duplicate_key(text: bytes) -> InputProblem | None:
                 where = f"{path}.{key}" if path else key
                 return InputProblem(where, f"duplicate key '{key}': a key may appear once")
             stack.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(list(node.items())))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
+    return None
+
+
+class _Big:
+    """An integer literal orjson would have turned into a float, kept as written."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _parse_int(text: str) -> int | _Big:
+    if len(text) > 21:  # beyond range whatever the digits; int() refuses over 4300 of them
+        return _Big(text)
+    value = int(text)
+    return value if _INT_MIN <= value <= _INT_MAX else _Big(text)
+
+
+def big_integer(text: bytes) -> InputProblem | None:
+    """The path of the first integer beyond 64 bits, depth first, or None (slow, exact: only
+    for text holding a long run of digits, which may be inside a string)."""
+    try:
+        data = json.loads(text, parse_int=_parse_int)
+    except ValueError:
+        return None
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _Big):
+            shown = node.text if len(node.text) <= 40 else node.text[:37] + "..."
+            message = (
+                f"integer {shown} is beyond 64-bit range and would lose digits: "
+                "write it as a string"
+            )
+            return InputProblem(path, message)
+        if isinstance(node, dict):
+            stack.extend((f"{path}.{k}" if path else k, v) for k, v in reversed(node.items()))
         elif isinstance(node, list):
             stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(node))))
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from labrecog._errors import RulesetError, RulesetProblem
 from labrecog.load._schema import RuleFile
-from labrecog.load._yaml_source import Position, SourceMap, YamlProblem, load_yaml
+from labrecog.load._yaml_source import MAX_BYTES, Position, SourceMap, YamlProblem, load_yaml
 
 __all__ = ["LoadedRuleset", "load_ruleset", "problem_at", "rule_files"]
 
@@ -71,7 +72,7 @@ def load_ruleset(path: str | Path) -> LoadedRuleset:
     for file in files:
         name = _display_name(file)
         try:
-            raw = file.read_bytes()
+            raw = _read_capped(file)
             data, fmap = load_yaml(raw, name)
         except YamlProblem as exc:
             problems.append(problem_at(exc.position, exc.message))
@@ -111,6 +112,16 @@ _NO_TESTS = (
 )
 
 
+def _read_capped(file: Path) -> bytes:
+    """At most MAX_BYTES + 1 bytes: a 2 GB file is refused by its size, never read whole;
+    the cap also holds for a file that grows meanwhile (load_yaml refuses the extra byte)."""
+    with open(file, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size > MAX_BYTES:
+            start = Position(_display_name(file), 1, 1)
+            raise YamlProblem(start, f"file is larger than {MAX_BYTES} bytes")
+        return handle.read(MAX_BYTES + 1)
+
+
 def _folder_set_of(file: Path, data: object) -> str | None:
     """Why ``file`` is one part of the rule set of its folder, or None if it stands alone.
 
@@ -125,7 +136,7 @@ def _folder_set_of(file: Path, data: object) -> str | None:
         if other.resolve() == file.resolve():
             continue
         try:
-            found, _ = load_yaml(other.read_bytes(), other.name)
+            found, _ = load_yaml(_read_capped(other), other.name)
         except (YamlProblem, OSError):
             continue
         if isinstance(found, dict) and _rule_keys(found) and not (own_id and "id" in found):

@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdw])\s*$")
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_UNITS = {"h": 1.0, "d": 24.0, "w": 168.0}  # hours in each unit
+_MAX_DURATION = timedelta(days=36525)  # 100 years
 
 
 def parse_duration(text: object) -> timedelta:
@@ -67,7 +68,16 @@ def parse_duration(text: object) -> timedelta:
             "bad duration '{text}': use a number with h, d or w{hint}",
             {"text": text, "hint": hint},
         )
-    value = float(match.group(1)) * _UNITS[match.group(2)]
+    # Bounded before it becomes a timedelta: 999999999999d overflows one (OverflowError), and
+    # no recognition window or retest interval is longer than a lifetime.
+    hours = float(match.group(1)) * _UNITS[match.group(2)]
+    if hours > _MAX_DURATION / timedelta(hours=1):
+        raise PydanticCustomError(
+            "duration",
+            "duration '{text}' is longer than 100 years ({days}d)",
+            {"text": text, "days": _MAX_DURATION.days},
+        )
+    value = timedelta(hours=hours)
     if value <= timedelta(0):
         raise PydanticCustomError("duration", "a duration must be positive")
     return value

@@ -88,6 +88,24 @@ def _timestamp(value: Any, handler: Any, info: ValidationInfo) -> datetime:
                 "timestamp has no UTC offset and the rule set declares no timezone",
             )
         parsed = _localise(parsed, tz)
+    return _in_range(parsed)
+
+
+# Instants the engine can compute with: near datetime.min/max the conversion to UTC, or an
+# age minus a 100-year rule duration (the longest a rule set may declare), overflows.
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(parsed: datetime) -> datetime:
+    try:
+        inside = _EARLIEST <= parsed.astimezone(UTC) < _LATEST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise PydanticCustomError(
+            "timestamp_range", "timestamp must lie between 1900-01-01 and 8999-12-31 (UTC)"
+        )
     return parsed
 
 
