@@ -459,3 +459,33 @@ def test_every_common_input_error_has_chinese_words(tmp_path: Path, kind: str, b
     assert zh["message"] != en["message"], en["message"]
     if kind != "json":  # the JSON parser's own detail stays as it says it
         assert "should" not in zh["message"] and "expected" not in zh["message"]
+
+
+@pytest.mark.parametrize(
+    ("english", "chinese"),
+    [
+        (
+            "case too large: 500 tests × 100000 prior results = 50000000, more than the limit "
+            "of 1000000; split the order",
+            "病例过大：500 个项目 × 100000 条既往结果 = 50000000，超过上限 1000000；请拆分医嘱",
+        ),
+        (
+            "line is longer than 1024 bytes (the input line size limit)",
+            "该行超过 1024 字节（输入行长度上限）",
+        ),
+        (
+            "integer 123456789012345678901 is beyond 64-bit range and would lose digits: "
+            "write it as a string",
+            "整数 123456789012345678901 超出 64 位范围，会丢失精度：请写成字符串",
+        ),
+        (
+            "timestamp must lie between 1900-01-01 and 8999-12-31 (UTC)",
+            "时间须在 1900-01-01 与 8999-12-31（UTC）之间",
+        ),
+    ],
+)
+def test_the_batch_limits_speak_chinese(english: str, chinese: str) -> None:
+    from labrecog.words import input_text
+
+    assert input_text(english, "zh") == chinese
+    assert input_text(english, "en") == english

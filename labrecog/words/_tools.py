@@ -185,6 +185,24 @@ INPUT: dict[str, tuple[str, str]] = {
         "sex is male, female or unknown (男, 女, M, F, m and f are accepted)",
         "性别应为 male、female 或 unknown（也接受 男、女、M、F、m、f）",
     ),
+    # the batch's bounds (docs/cli.md, "Limits on one case")
+    "case_size": (
+        "case too large: {tests} tests × {priors} prior results = {pairs}, more than the "
+        "limit of {limit}; split the order",
+        "病例过大：{tests} 个项目 × {priors} 条既往结果 = {pairs}，超过上限 {limit}；请拆分医嘱",
+    ),
+    "line_size": (
+        "line is longer than {limit} bytes (the input line size limit)",
+        "该行超过 {limit} 字节（输入行长度上限）",
+    ),
+    "big_integer": (
+        "integer {shown} is beyond 64-bit range and would lose digits: write it as a string",
+        "整数 {shown} 超出 64 位范围，会丢失精度：请写成字符串",
+    ),
+    "timestamp_range": (
+        "timestamp must lie between 1900-01-01 and 8999-12-31 (UTC)",
+        "时间须在 1900-01-01 与 8999-12-31（UTC）之间",
+    ),
     # the FHIR reader: why one result cannot be read (shown inside unreadable_result)
     "fhir.no_performer": (
         "no performing laboratory: no performer of the Observation or its report is an "
