@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
 from typing import Any
 
+from labrecog.output._html_page import ReportTable, esc, page_head, plain, table_html
 from labrecog.words import Lang, say
 
 __all__ = [
@@ -28,33 +28,6 @@ __all__ = [
 
 #: ordered code -> how the report shows it ("HBA1C 糖化血红蛋白A1c"); codes not in it as is
 Names = Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class ReportTable:
-    """One table as plain strings, rendered by rich on a terminal and as HTML here."""
-
-    key: str
-    title: str
-    headers: tuple[str, ...]
-    numeric: tuple[bool, ...]
-    rows: tuple[tuple[str, ...], ...]
-    hidden: int = 0  # rows beyond --top
-    caption: str = ""
-
-
-def plain(text: str) -> str:
-    """Control characters shown as escapes: input text must not drive the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(
-        ch if ch.isprintable() or unicodedata.category(ch) == "Zs" else _escaped(ch) for ch in text
-    )
-
-
-def _escaped(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def format_money(money: dict[str, str]) -> str:
@@ -191,15 +164,8 @@ def _cut(
 
 # --- HTML -------------------------------------------------------------------------------
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC","PingFang SC",
-"Microsoft YaHei",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1f24}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.5rem 0}
-th,td{border-bottom:1px solid #d0d7de;padding:.25rem .75rem;text-align:left}
-th{background:#f6f8fa}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-caption{caption-side:bottom;text-align:left;color:#57606a;font-size:.85rem;padding-top:.4rem}
-.more{color:#57606a;font-size:.85rem}.src{color:#57606a}
+# The report page adds its bar charts to the shared page style.
+_CHART_CSS = """
 svg{display:block;margin:.5rem 0}svg text{font-size:12px;fill:#1b1f24}
 svg rect.bar{fill:#2f81f7}svg rect.track{fill:#eaeef2}
 """.strip()
@@ -227,16 +193,7 @@ def render_html(
 
     tables = {t.key: t for t in report_tables(data, top, lang, names)}
     parts = [
-        "<!DOCTYPE html>",
-        f'<html lang="{lang}">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(w('title'))}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{_e(w('title'))}</h1>",
+        *page_head(w("title"), lang, _CHART_CSS),
         f'<p class="src">{_e(w("decisions_file", source=source))}</p>',
         _table_html(tables["totals"], w),
     ]
@@ -298,35 +255,11 @@ def render_html(
     return "\n".join(parts)
 
 
-def _e(text: str) -> str:
-    return escape(plain(text), quote=True)
+_e = esc
 
 
 def _table_html(table: ReportTable, w: Callable[..., str]) -> str:
-    out = []
-    if table.key != "totals":
-        out.append(f"<h2>{_e(table.title)}</h2>")
-    out.append("<table>")
-    if table.caption:
-        out.append(f"<caption>{_e(table.caption)}</caption>")
-    heads = "".join(
-        f'<th{" class=n" if num else ""} scope="col">{_e(h)}</th>'
-        for h, num in zip(table.headers, table.numeric, strict=True)
-    )
-    out.append(f"<thead><tr>{heads}</tr></thead>")
-    out.append("<tbody>")
-    for row in table.rows:
-        cells = "".join(
-            f"<td{' class=n' if num else ''}>{_e(cell)}</td>"
-            for cell, num in zip(row, table.numeric, strict=True)
-        )
-        out.append(f"<tr>{cells}</tr>")
-    if not table.rows:
-        out.append(f'<tr><td colspan="{len(table.headers)}">{_e(w("no_rows"))}</td></tr>')
-    out.append("</tbody></table>")
-    if table.hidden:
-        out.append(f'<p class="more">{_e(w("more_html", n=table.hidden))}</p>')
-    return "\n".join(out)
+    return table_html(table, w("no_rows"), w("more_html", n=table.hidden))
 
 
 def _display_width(ch: str) -> int:

@@ -9,30 +9,16 @@ escapes, so stored text cannot drive a terminal or a page.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from html import escape
 from typing import Any
 
-from labrecog.output import ReportTable
+from labrecog.output import ReportTable, esc, page_head, plain, table_html
 from labrecog.words import Lang, say
 
 __all__ = ["audit_tables", "period_text", "plain", "render_audit_html"]
 
 _COUNTS = ("cards", "accepted", "overridden", "no_feedback", "override_rate")
-
-
-def plain(text: str) -> str:
-    """Control characters as ``\\xNN`` escapes: stored text must not drive a terminal."""
-    if text.isprintable():
-        return text
-    return "".join(
-        ch
-        if ch.isprintable() or unicodedata.category(ch) == "Zs"
-        else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        for ch in text
-    )
 
 
 def _percent(part: int, whole: int) -> str:
@@ -116,69 +102,22 @@ def _cut(
 
 # --- HTML -------------------------------------------------------------------------------
 
-# The style of labrecog report's page (labrecog/output/_html_report.py), minus the charts.
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC","PingFang SC",
-"Microsoft YaHei",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1f24}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.5rem 0}
-th,td{border-bottom:1px solid #d0d7de;padding:.25rem .75rem;text-align:left}
-th{background:#f6f8fa}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-caption{caption-side:bottom;text-align:left;color:#57606a;font-size:.85rem;padding-top:.4rem}
-.more{color:#57606a;font-size:.85rem}.src{color:#57606a}
-""".strip()
-
-
-def _e(text: str) -> str:
-    return escape(plain(text), quote=True)
-
 
 def _table_html(table: ReportTable, lang: Lang) -> str:
-    out = []
-    if table.key != "totals":
-        out.append(f"<h2>{_e(table.title)}</h2>")
-    out.append("<table>")
-    heads = "".join(
-        f'<th{" class=n" if num else ""} scope="col">{_e(h)}</th>'
-        for h, num in zip(table.headers, table.numeric, strict=True)
-    )
-    out.append(f"<thead><tr>{heads}</tr></thead>")
-    out.append("<tbody>")
-    for row in table.rows:
-        cells = "".join(
-            f"<td{' class=n' if num else ''}>{_e(cell)}</td>"
-            for cell, num in zip(row, table.numeric, strict=True)
-        )
-        out.append(f"<tr>{cells}</tr>")
-    if not table.rows:
-        no_rows = say("audit", "no_rows", lang)
-        out.append(f'<tr><td colspan="{len(table.headers)}">{_e(no_rows)}</td></tr>')
-    out.append("</tbody></table>")
-    if table.hidden:
-        more = say("audit", "more_html", lang, n=table.hidden)
-        out.append(f'<p class="more">{_e(more)}</p>')
-    return "\n".join(out)
+    more = say("audit", "more_html", lang, n=table.hidden) if table.hidden else ""
+    return table_html(table, say("audit", "no_rows", lang), more)
 
 
 def render_audit_html(data: dict[str, Any], top: int, lang: Lang = "en") -> str:
     """The whole page: heading, store and period, the tables, and how rates are counted."""
     title = say("audit", "title", lang)
     parts = [
-        "<!DOCTYPE html>",
-        f'<html lang="{lang}">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{_e(title)}</h1>",
-        f'<p class="src">{_e(say("audit", "store", lang, store=data["store"]))}<br>'
-        f"{_e(period_text(data['period'], lang))}</p>",
+        *page_head(title, lang),
+        f'<p class="src">{esc(say("audit", "store", lang, store=data["store"]))}<br>'
+        f"{esc(period_text(data['period'], lang))}</p>",
     ]
     parts.extend(_table_html(table, lang) for table in audit_tables(data, top, lang))
     for note in ("note.rate", "note.reason"):
-        parts.append(f'<p class="more">{_e(say("audit", note, lang))}</p>')
+        parts.append(f'<p class="more">{esc(say("audit", note, lang))}</p>')
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
