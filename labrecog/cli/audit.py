@@ -21,14 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import orjson
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from labrecog.batch.io import atomic_output
 from labrecog.cli.common import stdout_may_close
-from labrecog.output import ReportTable
+from labrecog.output import ReportTable, rich_table
 from labrecog.words import Lang, say
 
 __all__ = ["audit"]
@@ -164,17 +163,5 @@ def _show(data: dict[str, Any], top: int, lang: Lang, as_json: bool, html: str |
 
 
 def _rich_table(table: ReportTable, lang: Lang) -> Table:
-    """Cells are :class:`Text`, never markup: a code like ``[bold]`` is shown as is."""
     more = say("audit", "more_rows", lang, n=table.hidden) if table.hidden else None
-    out = Table(
-        title=table.title,
-        caption=Text(more) if more else None,
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        caption_justify="left",
-    )
-    for header, numeric in zip(table.headers, table.numeric, strict=True):
-        out.add_column(Text(header), justify="right" if numeric else "left", overflow="fold")
-    for row in table.rows:
-        out.add_row(*(Text(cell) for cell in row))
-    return out
+    return rich_table(table, more)

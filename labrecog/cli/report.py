@@ -14,9 +14,7 @@ from typing import NoReturn
 
 import click
 import orjson
-from rich import box
 from rich.table import Table
-from rich.text import Text
 
 from labrecog.batch.aggregate import Aggregate
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
@@ -27,7 +25,7 @@ from labrecog.cli.common import (
     stdout_may_close,
 )
 from labrecog.compile import CompiledRules
-from labrecog.output import ReportTable, render_html, report_tables
+from labrecog.output import ReportTable, render_html, report_tables, rich_table
 from labrecog.words import Lang, say
 
 __all__ = ["report"]
@@ -188,21 +186,5 @@ def _warn_repeated(agg: Aggregate) -> None:
 
 
 def _rich_table(table: ReportTable, lang: Lang) -> Table:
-    """Cells are :class:`Text`, never markup: a test code like ``[bold]`` is shown as is."""
-    caption = table.caption
-    if table.hidden:
-        more = say("report", "more_rows", lang, n=table.hidden)
-        caption = f"{caption}\n{more}" if caption else more
-    out = Table(
-        title=table.title,
-        caption=Text(caption) if caption else None,
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        caption_justify="left",
-    )
-    for header, numeric in zip(table.headers, table.numeric, strict=True):
-        # fold, never an ellipsis: a cut test code or digest would mislead
-        out.add_column(Text(header), justify="right" if numeric else "left", overflow="fold")
-    for row in table.rows:
-        out.add_row(*(Text(cell) for cell in row))
-    return out
+    more = say("report", "more_rows", lang, n=table.hidden) if table.hidden else None
+    return rich_table(table, more)

@@ -3,6 +3,7 @@
 from labrecog.output._explain_table import explanation
 from labrecog.output._html_page import ReportTable, esc, page_head, plain, table_html
 from labrecog.output._html_report import render_html, report_tables
+from labrecog.output._rich_table import rich_table
 
 __all__ = [
     "ReportTable",
@@ -12,5 +13,6 @@ __all__ = [
     "plain",
     "render_html",
     "report_tables",
+    "rich_table",
     "table_html",
 ]
