@@ -5,6 +5,7 @@ Returns the value in the test's canonical unit (or None) so later checks reuse i
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from labrecog.check._facts import CaseFacts
@@ -149,8 +150,15 @@ def text_unit_refusal(unit: str, test: CTest) -> UnitError | None:
     unit, convert to it (another kind of quantity means another assay or analyte).
     """
     if test.unit:
-        found = test.convert(unit)
+        found = test.convert(unit)  # memoised per spelling on the test
         return found if isinstance(found, UnitError) else None
+    return _unparsable(unit)
+
+
+@functools.lru_cache(maxsize=1024)
+def _unparsable(unit: str) -> UnitError | None:
+    """Memoised by spelling: a case's text results repeat a few units, and normalising and
+    parsing one belongs to its first sight, not to every case."""
     try:
         check_unit(unit)
     except UnitError as exc:

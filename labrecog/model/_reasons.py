@@ -75,22 +75,8 @@ def make_reason(
 ) -> Reason:
     """The reason for message ``key``, its template filled in from ``params``."""
     code, texts = _TABLE[key]
-    obj = _new(Reason)  # as reason_with_message does: most reasons are made here
-    set_values(
-        obj,
-        {
-            "code": code,
-            "message": (texts.get(lang) or texts["en"]).format_map(params),
-            "result_id": result_id,
-            "test": test,
-            "flag": flag,
-            "source": source,
-        },
-    )
-    set_fields_set(obj, _FIELDS)
-    set_extra(obj, None)
-    set_private(obj, None)
-    return obj
+    message = (texts.get(lang) or texts["en"]).format_map(params)
+    return reason_with_message(code, message, result_id, test, flag, source)
 
 
 def with_test(reason: Reason, test: str) -> Reason:
