@@ -46,6 +46,8 @@ from tests.test_server_support import (
     INSTITUTION,
     ROOT,
     SELECT,
+    accepted,
+    demo_service,
     example_request,
     extra_server,
 )
@@ -462,34 +464,11 @@ def test_the_service_records_the_ordering_user_and_department(tmp_path: Path) ->
 
 def test_cards_and_feedback_through_the_demo_app_keep_their_columns(tmp_path: Path) -> None:
     db = tmp_path / "demo.sqlite3"
-    store = SQLiteFeedbackStore(db)
-    app = create_app(
-        Engine.from_path(DEMO),
-        feedback_store=store,
-        auth=INSECURE_NO_AUTH,
-        institution=INSTITUTION,
-        cards="items",
-    )
-    try:
-        with extra_server(app) as url:
-            response = httpx.post(
-                f"{url}/cds-services/{SELECT}", json=example_request(), timeout=30
-            )
-            glu = response.json()["cards"][0]
-            body = {
-                "feedback": [
-                    {
-                        "card": glu["uuid"],
-                        "outcome": "accepted",
-                        "acceptedSuggestions": [{"id": glu["suggestions"][0]["uuid"]}],
-                        "outcomeTimestamp": "2025-03-02T01:31:05Z",
-                    }
-                ]
-            }
-            stored = httpx.post(f"{url}/cds-services/{SELECT}/feedback", json=body)
-            assert stored.json() == {"stored": 1}
-    finally:
-        store.close()
+    with demo_service(SQLiteFeedbackStore(db)) as url:
+        response = httpx.post(f"{url}/cds-services/{SELECT}", json=example_request(), timeout=30)
+        body = {"feedback": [accepted(response.json()["cards"][0])]}
+        stored = httpx.post(f"{url}/cds-services/{SELECT}/feedback", json=body)
+        assert stored.json() == {"stored": 1}
     assert query(db, "SELECT order_id, item_code, outcome, user_id FROM cds_feedback") == [
         ("O-2025-000123", "GLU", "accepted", "PractitionerRole/PR-LZU2-ENDO-07")
     ]

@@ -23,20 +23,17 @@ from click.testing import CliRunner
 
 pytest.importorskip("sqlalchemy")
 
-from labrecog import Engine
 from labrecog.cli import main
 from labrecog.fhir import FHIR_FLAG_SYSTEM
 from labrecog.server import (
-    INSECURE_NO_AUTH,
     Caller,
     FeedbackItem,
     IssuedCard,
     PostgresFeedbackStore,
     SQLiteFeedbackStore,
-    create_app,
 )
 from labrecog.server.audit import downgrade_store
-from tests.test_server_support import DEMO, INSTITUTION, SELECT, example_request, extra_server
+from tests.test_server_support import SELECT, accepted, demo_service, example_request
 
 ENDO = "PractitionerRole/PR-LZU2-ENDO-07"
 CARDIO = "PractitionerRole/PR-LZU2-CARD-02"
@@ -411,39 +408,18 @@ def test_the_same_audit_from_postgresql(store: Path) -> None:
 
 def test_a_store_filled_by_the_real_service(tmp_path: Path) -> None:
     db = tmp_path / "live.sqlite3"
-    store = SQLiteFeedbackStore(db)
-    app = create_app(
-        Engine.from_path(DEMO),
-        feedback_store=store,
-        auth=INSECURE_NO_AUTH,
-        institution=INSTITUTION,
-        cards="items",
-    )
-    try:
-        with extra_server(app) as url:
-            response = httpx.post(f"{url}/cds-services/{SELECT}", json=example_request())
-            glu, lft = response.json()["cards"]
-            body = {
-                "feedback": [
-                    {
-                        "card": glu["uuid"],
-                        "outcome": "accepted",
-                        "acceptedSuggestions": [{"id": glu["suggestions"][0]["uuid"]}],
-                        "outcomeTimestamp": "2025-03-02T01:31:05Z",
-                    },
-                    {
-                        "card": lft["uuid"],
-                        "outcome": "overridden",
-                        "overrideReason": {"reason": lft["overrideReasons"][1]},
-                        "outcomeTimestamp": "2025-03-02T01:31:40Z",
-                    },
-                ]
-            }
-            assert httpx.post(f"{url}/cds-services/{SELECT}/feedback", json=body).json() == {
-                "stored": 2
-            }
-    finally:
-        store.close()
+    with demo_service(SQLiteFeedbackStore(db)) as url:
+        response = httpx.post(f"{url}/cds-services/{SELECT}", json=example_request())
+        glu, lft = response.json()["cards"]
+        overridden = {
+            "card": lft["uuid"],
+            "outcome": "overridden",
+            "overrideReason": {"reason": lft["overrideReasons"][1]},
+            "outcomeTimestamp": "2025-03-02T01:31:40Z",
+        }
+        body = {"feedback": [accepted(glu), overridden]}
+        stored = httpx.post(f"{url}/cds-services/{SELECT}/feedback", json=body)
+        assert stored.json() == {"stored": 2}
     data = audit_json(db)
     assert data["totals"]["cards"] == 2 and data["totals"]["override_rate"] == "0.5000"
     assert [(r["test"], r["override_rate"]) for r in data["by_test"]] == [

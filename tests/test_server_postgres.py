@@ -18,15 +18,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from labrecog import Engine
 from labrecog.server import (
-    INSECURE_NO_AUTH,
     PostgresFeedbackStore,
-    create_app,
     open_feedback_store,
 )
 from labrecog.server.audit import HEAD_REVISION
-from tests.test_server_support import DEMO, INSTITUTION, SELECT, example_request, extra_server
+from tests.test_server_support import (
+    SELECT,
+    accepted,
+    demo_service,
+    example_request,
+)
 
 URL = os.environ.get("LABRECOG_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not URL, reason="LABRECOG_TEST_POSTGRES_URL is not set")
@@ -51,35 +53,16 @@ def test_cards_and_feedback_go_to_postgresql(schema_url: str) -> None:
     psycopg = pytest.importorskip("psycopg")
     store = open_feedback_store(schema_url)
     assert isinstance(store, PostgresFeedbackStore)
-    app = create_app(
-        Engine.from_path(DEMO),
-        feedback_store=store,
-        auth=INSECURE_NO_AUTH,
-        institution=INSTITUTION,
-        cards="items",
-    )
-    try:
-        with extra_server(app) as url:
-            for _ in range(2):  # the same order twice: the card rows are updated, not doubled
-                response = httpx.post(
-                    f"{url}/cds-services/{SELECT}", json=example_request(), timeout=30
-                )
-                assert response.status_code == 200
-            glu = response.json()["cards"][0]
-            feedback = {
-                "feedback": [
-                    {
-                        "card": glu["uuid"],
-                        "outcome": "accepted",
-                        "acceptedSuggestions": [{"id": glu["suggestions"][0]["uuid"]}],
-                        "outcomeTimestamp": "2025-03-02T01:31:05Z",
-                    }
-                ]
-            }
-            response = httpx.post(f"{url}/cds-services/{SELECT}/feedback", json=feedback)
-            assert response.json() == {"stored": 1}
-    finally:
-        store.close()
+    with demo_service(store) as url:
+        for _ in range(2):  # the same order twice: the card rows are updated, not doubled
+            response = httpx.post(
+                f"{url}/cds-services/{SELECT}", json=example_request(), timeout=30
+            )
+            assert response.status_code == 200
+        glu = response.json()["cards"][0]
+        feedback = {"feedback": [accepted(glu)]}
+        response = httpx.post(f"{url}/cds-services/{SELECT}/feedback", json=feedback)
+        assert response.json() == {"stored": 1}
     with psycopg.connect(schema_url) as conn:
         assert conn.execute("SELECT count(*) FROM cds_card").fetchone() == (2,)
         row = conn.execute(

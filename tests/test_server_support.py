@@ -184,6 +184,33 @@ def extra_server(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextlib.contextmanager
+def demo_service(store: Any) -> Iterator[str]:
+    """The demo rule set served (item cards, no auth) into ``store``, closed afterwards."""
+    app = create_app(
+        Engine.from_path(DEMO),
+        feedback_store=store,
+        auth=INSECURE_NO_AUTH,
+        institution=INSTITUTION,
+        cards="items",
+    )
+    try:
+        with extra_server(app) as url:
+            yield url
+    finally:
+        store.close()
+
+
+def accepted(card: dict[str, Any], at: str = "2025-03-02T01:31:05Z") -> dict[str, Any]:
+    """The feedback item accepting ``card``'s (first) suggestion."""
+    return {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+        "outcomeTimestamp": at,
+    }
+
+
 def example_request() -> dict[str, Any]:
     """A fresh copy of examples/cds/order-select.json (a GLU waive, an LFT partial)."""
     data: dict[str, Any] = json.loads(EXAMPLE.read_text(encoding="utf-8"))
