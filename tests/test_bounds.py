@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import TypeAdapter
 
 from labrecog import Engine, RulesetError
 from tests.builders import case, demo_engine, prior
@@ -50,6 +51,8 @@ def test_a_hundred_years_is_still_a_duration(tmp_path: Path) -> None:
         "0001-01-01T00:00:00+14:00",
         "9999-12-31T23:59:59+00:00",
         "1899-12-31T23:59:59+00:00",
+        "1900-01-01T01:00:00+02:00",  # 1899-12-31T23:00Z: the offset takes it out
+        "8999-12-31T23:00:00-02:00",  # 9000-01-01T01:00Z
     ],
 )
 @pytest.mark.parametrize("field", ["ordered_at", "collected_at"])
@@ -63,6 +66,16 @@ def test_an_instant_at_the_calendar_edge_is_invalid_input_naming_the_field(
     assert record["error"]["code"] == "invalid_input", record
     assert field in record["error"]["path"]
     assert "1900" in record["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "when", ["1899-12-31T23:00:00-02:00", "1900-01-01T00:00:00+00:00", "8999-12-31T23:00:00+02:00"]
+)
+def test_an_instant_just_inside_the_range_is_read(when: str) -> None:
+    # The range is in UTC: a local year outside it may still name an instant inside.
+    from labrecog.model import Timestamp
+
+    TypeAdapter(Timestamp).validate_python(when)
 
 
 def test_a_two_gigabyte_rule_file_is_refused_without_reading_it(tmp_path: Path) -> None:

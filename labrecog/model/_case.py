@@ -98,6 +98,8 @@ _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _in_range(parsed: datetime) -> datetime:
+    if 1900 < parsed.year < 8999:  # the hot path: a year read, no conversion to UTC
+        return parsed
     try:
         inside = _EARLIEST <= parsed.astimezone(UTC) < _LATEST
     except OverflowError:
