@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+# `make demo` needs only the runtime, with the FHIR and CDS Hooks extras every documented
+# command uses, not the dev toolchain (mypy, ruff, schemathesis, mkdocs …): its own stamp
+RUNTIME := $(VENV)/.installed-runtime
 
 .PHONY: demo test lint typecheck unit ruletests bench clean
 
@@ -14,6 +17,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Editable like the dev install, so neither replaces the other's labrecog: a venv made by
+# `make demo` gets the dev extras from `make test`, and one made by `make test` (whose
+# fresh stamp already covers the runtime) is left as it is by `make demo`.
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then :; else \
+		echo "$(BIN)/python -m pip install -q -e '.[fhir,server]'"; \
+		$(BIN)/python -m pip install -q -e '.[fhir,server]' || exit $$?; fi
+	touch $(RUNTIME)
+
 # Generated batches of the shipped rule sets (examples/generate.py): one per rule set.
 BATCHES := cn-reference uk-mri us-retest
 
@@ -21,7 +33,7 @@ BATCHES := cn-reference uk-mri us-retest
 # errors, all still written") is the expected outcome, and 0 would do; anything else
 # (2 usage, 3 internal failure, 130, 141) is a failure, reported with its own code.
 # The generated batches have no bad lines: anything but exit 0 is a failure.
-demo: $(STAMP)
+demo: $(RUNTIME)
 	@$(BIN)/labrecog evaluate examples/cases.jsonl --rules rules/demo \
 		-o examples/decisions.jsonl; rc=$$?; \
 		if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then \
@@ -35,17 +47,17 @@ demo: $(STAMP)
 		echo "decisions: examples/out/$$b.decisions.jsonl"; \
 	done
 
-test: lint typecheck unit ruletests
+test: lint typecheck unit ruletests docs
 
 lint: $(STAMP)
-	$(BIN)/ruff check labrecog tests bench examples
-	$(BIN)/ruff format --check labrecog tests bench examples
+	$(BIN)/ruff check labrecog tests bench examples docs/_mkdocs
+	$(BIN)/ruff format --check labrecog tests bench examples docs/_mkdocs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy labrecog
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Every shipped rule set's own tests, at full coverage of what it defines.
 ruletests: $(STAMP)
@@ -53,6 +65,13 @@ ruletests: $(STAMP)
 		echo "labrecog test $$d"; \
 		$(BIN)/labrecog test "$$d" --coverage --fail-under 100 || exit 1; \
 	done
+
+# The documentation site (mkdocs.yml) into site/; --strict: any warning (a page left out
+# of the nav, a broken link or anchor, a docstring mkdocstrings cannot read) fails it.
+# Not --quiet: it hides the warnings from --strict as well, and the build passes.
+.PHONY: docs
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py

@@ -15,7 +15,8 @@ Two measurements:
    not timed). One keep-alive connection per server, one call at a time; every answer is
    checked to be a 200 with cards.
 
-No timed test asserts these figures (PRODUCT.md §10): they are printed for the docs.
+No timed test asserts these figures (bench/README.md, non-functional targets): they are
+printed for the docs.
 """
 
 from __future__ import annotations

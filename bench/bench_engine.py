@@ -7,9 +7,10 @@
     .venv/bin/python bench/bench_engine.py --cases examples/uk-mri.jsonl.gz --rules rules/uk-mri
                                                            # a generated batch (JSONL, gzip)
 
-PRODUCT.md §10: evaluating a case should take at most twice the time of validating it
-with the project's own input model. Three measurements over the same plain-dict cases (what
-``orjson.loads`` returns), interleaved and repeated, medians reported:
+The earlier target (bench/README.md): evaluating a case should take at most twice the
+time of validating it with the project's own input model. Three measurements over the
+same plain-dict cases (what ``orjson.loads`` returns), interleaved and repeated, medians
+reported:
 
 (a) validate   ``Case.model_validate(d, context={"timezone": ...})``
 (b) evaluate   ``engine.evaluate(d)`` (includes its own validation)

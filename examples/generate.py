@@ -457,7 +457,7 @@ class Profile:
 
 
 class Generator:
-    """Deterministic cases for one rule set, as plain dicts in the PRODUCT.md §4 shape."""
+    """Deterministic cases for one rule set, as plain dicts in the docs/case.md shape."""
 
     def __init__(self, rules_dir: str | Path, seed: int, engine: Engine | None = None) -> None:
         self.rng = random.Random(seed)

@@ -238,10 +238,10 @@ def cases() -> list[Case | Bad]:
 
     # ---- 1. Recognised: results that pass every check are waived --------------------
 
-    # PRODUCT.md §4, in Chinese: an endocrinology outpatient brings a glucose from 临夏 done
-    # 4 days ago (本省HR, level 2 — enough). GLU is waived although 6.4 is above the
-    # interval (abnormal_prior: allow for GLU). His HbA1c is 72 days old (limit 60 d) and
-    # he has no liver results, so HbA1c and the liver panel are repeated.
+    # The story of docs/case.md (Example), in Chinese: an endocrinology outpatient brings a
+    # glucose from 临夏 done 4 days ago (本省HR, level 2 — enough). GLU is waived although
+    # 6.4 is above the interval (abnormal_prior: allow for GLU). His HbA1c is 72 days old
+    # (limit 60 d) and he has no liver results, so HbA1c and the liver panel are repeated.
     add(
         case(
             "O-2025-000123",

@@ -1,9 +1,9 @@
 """labrecog: which ordered lab tests need not be repeated, why, and what that saves.
 
-from labrecog import Engine
-engine = Engine.from_path("rules/demo")
-decision = engine.evaluate(case)            # a labrecog.Case or a mapping
-decision.model_dump(mode="json")
+    from labrecog import Engine
+    engine = Engine.from_path("rules/demo")
+    decision = engine.evaluate(case)            # a labrecog.Case or a mapping
+    decision.model_dump(mode="json")
 
 Every error labrecog raises on purpose is a :class:`LabrecogError`; the families are
 listed in ``labrecog/_errors.py``.

@@ -100,7 +100,7 @@ class InputError(LabrecogError, ValueError):
         return self.problems[0].path if self.problems else ""
 
     def to_record(self, line: int | None = None) -> dict[str, object]:
-        """The batch error record of PRODUCT.md §5."""
+        """The batch error record (docs/decision.md, "Errors")."""
         return {
             "line": line,
             "order_id": self.order_id,

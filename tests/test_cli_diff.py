@@ -1,5 +1,5 @@
 """``labrecog diff``: counts checked against an independent evaluation of both rule sets,
-the JSON shape, the sample's two explanations, and exit codes (PRODUCT.md §8; docs/diff.md)."""
+the JSON shape, the sample's two explanations, and exit codes (docs/cli.md; docs/diff.md)."""
 
 from __future__ import annotations
 

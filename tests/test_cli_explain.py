@@ -1,4 +1,4 @@
-"""``labrecog explain``: the readable table, the JSON, and the exit codes of PRODUCT.md §8."""
+"""``labrecog explain``: the readable table, the JSON, and the exit codes of docs/cli.md."""
 
 from __future__ import annotations
 

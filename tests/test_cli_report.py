@@ -1,5 +1,5 @@
 """``labrecog report``: exact counts on a hand-written file, the JSON and HTML outputs, and
-the aggregator's invariants (PRODUCT.md §8; docs/report.md)."""
+the aggregator's invariants (docs/cli.md, exit codes; docs/report.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property tests over the demo rule set (PRODUCT.md §2).
+"""Property tests over the demo rule set (docs/design.md, principles).
 
 1. fail closed: one breakage of a waivable case never waives, and says why;
 2. no error becomes a waiver: arbitrary cases decide or raise InputError, and every waiver

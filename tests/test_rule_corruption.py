@@ -1,4 +1,4 @@
-"""Rule-set robustness (PRODUCT.md §2.5): a corrupted rule file either still loads or is
+"""Rule-set robustness (docs/design.md, principle 5): a corrupted rule file either still loads or is
 refused with RulesetError, located at file:line:col — never any other exception, never code
 execution, never a hang on YAML tricks."""
 

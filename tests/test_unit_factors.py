@@ -1,8 +1,8 @@
 """Unit-conversion check for the shipped Chinese rule set (issue 5).
 
 For every analyte in rules/cn-reference with a molar mass (a mass <-> substance conversion),
-labrecog's conversion must agree with the published conventional -> SI factor in
-shared/spec/domain-facts.md §3.2 within 1 %.
+labrecog's conversion must agree with the published conventional -> SI factor (the
+factors below, from the sources the rule set cites) within 1 %.
 """
 
 from __future__ import annotations

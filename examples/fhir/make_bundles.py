@@ -9,7 +9,7 @@ Deterministic (no clock, no randomness). ``--check`` evaluates every line as
 here, checks each bad line fails at the FHIR path written here, and (when fhir.resources
 is installed) validates every Bundle and every answer against the FHIR R4 models.
 
-Line 1  the PRODUCT.md §4 story as a ``collection``: glucose from 临夏 (LXRM) 4 days old,
+Line 1  the docs/case.md story as a ``collection``: glucose from 临夏 (LXRM) 4 days old,
         marked 本省HR, waived; HbA1c 72 days old (too_old); no liver results (no_prior).
 Line 2  a ``searchset`` as a regional platform returns it: a liver panel reported by
         甘肃省人民医院 as a DiagnosticReport whose members inherit performer, times and the
@@ -261,7 +261,7 @@ def lab(code: str, local: str | None = None) -> list[Res]:
 
 BUNDLES: list[tuple[Res, list[str] | str]] = []
 
-# Line 1: PRODUCT.md §4.
+# Line 1: the story of docs/case.md (Example).
 P1 = "Patient/P-001"
 BUNDLES.append(
     (

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from labrecog.authoring.cases import CaseError, TestCase, build_case, load_test_file
-from labrecog.authoring.runner import Coverage, Failure, RunResult, run_tests
+from labrecog.authoring.cases import (
+    CaseError,
+    TestCase,
+    build_case,
+    load_test_file,
+    read_test_file,
+)
+from labrecog.authoring.runner import Coverage, Failure, RunResult, TestResult, run_tests
 
 __all__ = [
     "CaseError",
@@ -11,7 +17,9 @@ __all__ = [
     "Failure",
     "RunResult",
     "TestCase",
+    "TestResult",
     "build_case",
     "load_test_file",
+    "read_test_file",
     "run_tests",
 ]

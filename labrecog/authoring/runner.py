@@ -15,7 +15,13 @@ from typing import Any, Final
 import yaml
 
 from labrecog._errors import InputError
-from labrecog.authoring.cases import CaseError, Expectation, TestCase, load_test_file
+from labrecog.authoring.cases import (
+    CaseError,
+    Expectation,
+    TestCase,
+    load_test_file,
+    read_test_file,
+)
 from labrecog.decide import Trace
 from labrecog.engine import Engine
 from labrecog.model import REASON_CODES, Case, Decision, DecisionItem
@@ -27,7 +33,9 @@ __all__ = [
     "Coverage",
     "Failure",
     "RunResult",
+    "TestResult",
     "actual_path",
+    "collect_tests",
     "find_test_files",
     "load_tests",
     "run_tests",
@@ -96,12 +104,29 @@ class Coverage:
         return 100.0 if total == 0 else 100.0 * done / total
 
 
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    """One selected test as it ran: passed, failed (its failures) or error (case refused)."""
+
+    __test__ = False  # not a pytest class, despite the name
+
+    test: TestCase
+    failures: tuple[Failure, ...] = ()
+    error: CaseError | None = None
+
+    @property
+    def outcome(self) -> str:
+        return "error" if self.error else "failed" if self.failures else "passed"
+
+
 @dataclass(slots=True)
 class RunResult:
     passed: int
     failures: list[Failure]
     coverage: Coverage
     outcomes: list[tuple[TestCase, Decision]] = field(default_factory=list)
+    results: list[TestResult] = field(default_factory=list)
+    errors: list[CaseError] = field(default_factory=list)  # with keep_going: refused cases
 
     @property
     def failed(self) -> int:
@@ -131,11 +156,29 @@ def load_tests(engine: Engine, files: Iterable[Path]) -> list[TestCase]:
     return out
 
 
+def collect_tests(engine: Engine, files: Iterable[Path]) -> tuple[list[TestCase], list[CaseError]]:
+    """All valid tests of all files, and every problem found (each invalid test's first)."""
+    tests: list[TestCase] = []
+    problems: list[CaseError] = []
+    for path in files:
+        found, wrong = read_test_file(path, engine.rules)
+        tests.extend(found)
+        problems.extend(wrong)
+    return tests, problems
+
+
 def run_tests(
-    engine: Engine, tests: Iterable[TestCase], pattern: str | None = None, lang: Lang = "en"
+    engine: Engine,
+    tests: Iterable[TestCase],
+    pattern: str | None = None,
+    lang: Lang = "en",
+    *,
+    keep_going: bool = False,
 ) -> RunResult:
     """Evaluate each selected test; a case the engine refuses is a test-file error.
-    ``lang``: the language of failures and of the reasons they quote."""
+    ``lang``: the language of failures and of the reasons they quote. ``keep_going``: a
+    refused case is kept in ``errors`` (and ``results``) and the run goes on, instead of
+    raising CaseError at the first."""
     rules = engine.rules
     coverage = Coverage(
         defined={
@@ -150,6 +193,8 @@ def run_tests(
     passed = 0
     failures: list[Failure] = []
     outcomes: list[tuple[TestCase, Decision]] = []
+    results: list[TestResult] = []
+    errors: list[CaseError] = []
     for test in tests:
         if pattern and pattern not in test.name:
             continue
@@ -158,16 +203,23 @@ def run_tests(
             trace = Trace()
             decision = engine.evaluate(valid, lang=lang, trace=trace)
         except InputError as exc:
-            error = say("test", "invalid_case", lang, test=test.name, error=exc)
-            raise CaseError(test.case_at, error) from None
+            error = CaseError(
+                test.case_at, say("test", "invalid_case", lang, test=test.name, error=exc)
+            )
+            if not keep_going:
+                raise error from None
+            errors.append(error)
+            results.append(TestResult(test, error=error))
+            continue
         _exercise(coverage, engine, valid, decision, trace)
         outcomes.append((test, decision))
         compared = (_compare(test, e, decision, lang) for e in test.expect)
         found = [f for f in compared if f is not None]
         failures.extend(found)
+        results.append(TestResult(test, tuple(found)))
         if not found:
             passed += 1
-    return RunResult(passed, failures, coverage, outcomes)
+    return RunResult(passed, failures, coverage, outcomes, results, errors)
 
 
 def actual_path(test_file: Path) -> Path:

@@ -69,10 +69,13 @@ def _csv(records: Iterable[tuple[int, dict[str, Any]]]) -> bytes:
     for line, record in records:
         if "error" in record:
             error = record["error"]
-            where = f"{error.get('path')}: " if error.get("path") else ""
+            path, message = error.get("path") or "", str(error.get("message", ""))
+            # An input error's message names each problem's path already (in its language's
+            # punctuation): the path is added only to a message that does not start with it.
+            where = f"{path}: " if path and not message.startswith(path) else ""
             writerow(
                 [line, _text(record.get("order_id")), "", "", "error", "", "", "", "", "",
-                 _text(f"{where}{error.get('message', '')}")]
+                 _text(f"{where}{message}")]
             )  # fmt: skip
             continue
         for item in record["items"]:

@@ -11,8 +11,8 @@ evaluator and its error records are the same in both modes.
 The contract, with ``invalid="refuse"`` (the default): an order decides exactly as the
 self-contained case made by appending its patient's results lines to ``prior_results``
 would. A results line that is invalid but names its patient is attached too, so that
-patient's orders become error records just as the self-contained case would (PRODUCT.md
-§2.1: an error never turns into a waiver). ``invalid="skip"`` leaves invalid results out
+patient's orders become error records just as the self-contained case would (docs/design.md,
+principle 1: an error never turns into a waiver). ``invalid="skip"`` leaves invalid results out
 and decides with the valid ones.
 """
 

@@ -41,7 +41,7 @@ class CaseLimits:
 def evaluate_line(
     engine: Engine, line_no: int, raw: bytes, limits: CaseLimits | None = None
 ) -> dict[str, Any]:
-    """Never raises: every failure becomes the error record of PRODUCT.md §5."""
+    """Never raises: every failure becomes the error record of docs/decision.md."""
     try:
         data = parse_json_line(raw)
         check_size(data, limits or CaseLimits())
@@ -131,7 +131,8 @@ def bad_utf8(raw: bytes) -> bool:
 
 
 def results_error_record(line_no: int, code: str, message: str, path: str) -> dict[str, Any]:
-    """PRODUCT.md §5 error record plus ``source``: it names a results line, not an order."""
+    """The error record (docs/decision.md) plus ``source``: it names a results line, not an
+    order."""
     return {
         "line": line_no,
         "source": "results",

@@ -1,4 +1,4 @@
-"""The ``labrecog`` command line (PRODUCT.md §8)."""
+"""The ``labrecog`` command line (docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from labrecog.cli.audit import audit
 from labrecog.cli.diff import diff
 from labrecog.cli.evaluate import evaluate
 from labrecog.cli.explain import explain
+from labrecog.cli.init import init
 from labrecog.cli.report import report
 from labrecog.cli.schema import schema
 from labrecog.cli.serve import serve
@@ -26,6 +27,7 @@ def main() -> None:
 
 main.add_command(evaluate)
 main.add_command(validate)
+main.add_command(init)
 main.add_command(explain)
 main.add_command(report)
 main.add_command(schema)

@@ -1,4 +1,4 @@
-"""``labrecog diff``: which decisions and savings a rule change would alter (PRODUCT.md §8).
+"""``labrecog diff``: which decisions and savings a rule change would alter (docs/diff.md).
 
 Rule authors run it before publishing a new version over real cases, so it streams like
 ``evaluate``: each line is evaluated under both rule sets and only counters and a bounded

@@ -14,7 +14,7 @@ from labrecog.batch.formats import Format, csv_header, encoder
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
 from labrecog.batch.join import IndexKind, ResultIndex, joined_lines
 from labrecog.batch.lines import DEFAULT_MAX_LINE_BYTES
-from labrecog.batch.progress import Progress
+from labrecog.batch.progress import Progress, byte_meter
 from labrecog.batch.records import DEFAULT_MAX_PAIRS, CaseLimits
 from labrecog.batch.runner import Source, run_lines
 from labrecog.batch.summary import Summary
@@ -174,12 +174,15 @@ def evaluate(
             sink = stack.enter_context(atomic_output(output))
             if fmt == "csv":
                 sink.write(csv_header(bom=csv_bom))
+            meter = None  # joined mode, stdin, a pipe: no known size, count and rate only
             if orders is not None and results is not None:
                 lines = _joined(stack, orders, results, index_kind, engine, sink, summary, fmt)
             else:
                 assert cases is not None
-                lines = numbered_lines(stack.enter_context(open_input(cases)), max_line_bytes)
-            progress = stack.enter_context(Progress(enabled=not quiet))
+                stream = stack.enter_context(open_input(cases))
+                meter = byte_meter(cases, stream)
+                lines = numbered_lines(stream, max_line_bytes)
+            progress = stack.enter_context(Progress(enabled=not quiet, meter=meter))
             counted = _count(lines)
             for chunk in run_lines(
                 counted,

@@ -1,4 +1,4 @@
-"""``labrecog explain``: one case as a readable table with reasons (PRODUCT.md §8).
+"""``labrecog explain``: one case as a readable table with reasons (docs/explain.md).
 
 Exit codes: 0 when the case was decided (whatever the statuses), 2 for a rule-set error,
 a usage error, or a case that cannot be decided (unreadable, not JSON, invalid input).

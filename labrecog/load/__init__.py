@@ -18,6 +18,12 @@ from labrecog.load._schema import (
     TestDef,
     parse_duration,
 )
+from labrecog.load._shipped import (
+    UnknownRuleset,
+    copy_shipped,
+    shipped_ruleset,
+    shipped_rulesets,
+)
 from labrecog.load._yaml_source import Path as KeyPath
 from labrecog.load._yaml_source import (
     Position,
@@ -36,11 +42,15 @@ __all__ = [
     "RuleFile",
     "SourceMap",
     "TestDef",
+    "UnknownRuleset",
     "YamlProblem",
+    "copy_shipped",
     "did_you_mean",
     "load_ruleset",
     "load_yaml",
     "loads_strict",
     "parse_duration",
     "problem_at",
+    "shipped_ruleset",
+    "shipped_rulesets",
 ]

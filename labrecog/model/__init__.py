@@ -1,4 +1,4 @@
-"""The data shapes a case arrives in and a decision leaves in (PRODUCT.md §4–§5)."""
+"""The data shapes a case arrives in and a decision leaves in (docs/case.md, docs/decision.md)."""
 
 from labrecog.model._case import (
     Authorization,
@@ -9,7 +9,6 @@ from labrecog.model._case import (
     ReferenceRange,
     ResultStatus,
     Setting,
-    Timestamp,
     UnreadableProblem,
     UnreadableResult,
     completed_years,
@@ -23,11 +22,13 @@ from labrecog.model._decision import (
     Status,
     WaivedComponent,
 )
+from labrecog.model._fielddoc import list_fields, schema_description
 from labrecog.model._reasons import (
     make_reason,
     reason_with_message,
     with_test,
 )
+from labrecog.model._values import Timestamp
 
 __all__ = [
     "REASON_CODES",
@@ -49,7 +50,9 @@ __all__ = [
     "UnreadableResult",
     "WaivedComponent",
     "completed_years",
+    "list_fields",
     "make_reason",
     "reason_with_message",
+    "schema_description",
     "with_test",
 ]

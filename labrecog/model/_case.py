@@ -1,28 +1,37 @@
 """The case: one order, its patient, and that patient's prior external results.
 
-Validation is strict because a coerced value is a guessed value: ``"6.4"`` is not a
-number, ``1`` is not ``true``, a timestamp without offset is not a point in time unless
-the rule set says which zone it is in (passed as validation context ``timezone``).
+The contract of each field is docs/case.md; the value types (timestamps, ids, ``ext``)
+are in model/_values.py, prior results in model/_prior.py.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, tzinfo
-from typing import Annotated, Any, Literal
+from datetime import tzinfo
+from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
-    ValidationInfo,
-    WrapValidator,
-    model_validator,
-)
+from pydantic import Field, Strict, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
+
+from labrecog.model._prior import (
+    Institution,
+    PriorResult,
+    ReferenceRange,
+    UnreadableProblem,
+    UnreadableResult,
+)
+from labrecog.model._values import (
+    CaseModel,
+    Day,
+    Flag,
+    Id,
+    ResultStatus,
+    Setting,
+    Sex,
+    SexInput,
+    StrictStr,
+    Timestamp,
+    completed_years,
+)
 
 __all__ = [
     "Authorization",
@@ -41,189 +50,39 @@ __all__ = [
     "completed_years",
 ]
 
-Sex = Literal["male", "female", "unknown"]
-Setting = Literal["outpatient", "inpatient", "emergency", "checkup"]
-ResultStatus = Literal[
-    "registered",
-    "preliminary",
-    "final",
-    "amended",
-    "corrected",
-    "cancelled",
-    "entered-in-error",
-    "unknown",
-]
 
-StrictStr = Annotated[str, Strict()]
-Number = Annotated[float, Strict()]
-Flag = Annotated[str, Strict(), Field(min_length=1, max_length=64)]
-Id = Annotated[str, Strict(), Field(min_length=1, max_length=128)]
+class Patient(CaseModel):
+    """The patient the order is for; every prior result must be theirs."""
 
-
-def _region(value: Any) -> Any:
-    # Region codes (GB/T 2260) are digits; spreadsheets export them as numbers.
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    return value
-
-
-Region = Annotated[str, BeforeValidator(_region), Strict(), Field(pattern=r"^[0-9A-Za-z]{1,12}$")]
-
-
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-
-
-def _timestamp(value: Any, handler: Any, info: ValidationInfo) -> datetime:
-    # A bare date or a number is not a point in time: pydantic would guess midnight or epoch.
-    if not isinstance(value, datetime) and not (isinstance(value, str) and _TIMESTAMP.match(value)):
-        raise PydanticCustomError(
-            "timestamp_type", "expected an ISO 8601 date and time with a UTC offset"
-        )
-    parsed: datetime = handler(value)
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        tz: tzinfo | None = (info.context or {}).get("timezone")
-        if tz is None:
-            raise PydanticCustomError(
-                "timestamp_naive",
-                "timestamp has no UTC offset and the rule set declares no timezone",
-            )
-        parsed = _localise(parsed, tz)
-    return _in_range(parsed)
-
-
-# Instants the engine can compute with: near datetime.min/max the conversion to UTC, or an
-# age minus a 100-year rule duration (the longest a rule set may declare), overflows.
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def _in_range(parsed: datetime) -> datetime:
-    if 1900 < parsed.year < 8999:  # the hot path: a year read, no conversion to UTC
-        return parsed
-    try:
-        inside = _EARLIEST <= parsed.astimezone(UTC) < _LATEST
-    except OverflowError:
-        inside = False
-    if not inside:
-        raise PydanticCustomError(
-            "timestamp_range", "timestamp must lie between 1900-01-01 and 8999-12-31 (UTC)"
-        )
-    return parsed
-
-
-def _localise(naive: datetime, tz: tzinfo) -> datetime:
-    """A wall-clock time in the rule set's zone, only if it names exactly one instant: in
-    the hour clocks go back it names two, in the hour they skip it names none."""
-    early, late = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
-    if early.utcoffset() == late.utcoffset():
-        return early
-    back = early.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-    kind = "occurs twice" if back == naive else "does not exist"
-    raise PydanticCustomError(
-        "timestamp_ambiguous",
-        "local time {when} {kind} in {zone} (a clock change): give its UTC offset",
-        {"when": naive.isoformat(), "kind": kind, "zone": str(tz)},
+    id: Id = Field(description="the patient's id; every prior result's patient_id must equal it")
+    sex: SexInput | None = Field(
+        default=None,
+        description="male, female or unknown (男, 女, M, F, m, f accepted): chooses "
+        "sex-specific reference intervals and conditions; absent or unknown: those fail closed",
+    )
+    birth_date: Day | None = Field(
+        default=None,
+        description="YYYY-MM-DD, not after the order: the age (completed years at ordered_at) "
+        "for age bands; absent: age-banded intervals and conditions fail closed",
     )
 
 
-Timestamp = Annotated[datetime, WrapValidator(_timestamp)]
+class Context(CaseModel):
+    """Where and why the order is placed: what conditions and exceptions read."""
 
-
-def _day(value: Any) -> Any:
-    if not isinstance(value, str | date) or isinstance(value, datetime):
-        raise PydanticCustomError("date_type", "expected an ISO 8601 date (YYYY-MM-DD)")
-    return value
-
-
-Day = Annotated[date, BeforeValidator(_day)]
-
-
-_EXT_DEPTH = 32
-
-
-def _ext(value: Any) -> Any:
-    # ext is carried into the decision: it must be writable as JSON again, whatever it holds.
-    if value is not None and _depth(value) > _EXT_DEPTH:
-        raise PydanticCustomError("ext_depth", "ext is nested more than 32 levels deep")
-    return value
-
-
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > _EXT_DEPTH:
-            break
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
-
-
-Ext = Annotated[dict[str, Any] | None, AfterValidator(_ext)]
-
-
-def completed_years(birth: date, on: date) -> int:
-    """Age in whole years on ``on``: the age bands of rules and reference intervals."""
-    years = on.year - birth.year
-    if (on.month, on.day) < (birth.month, birth.day):
-        years -= 1
-    return years
-
-
-class _Model(BaseModel):
-    """Unknown fields are input errors; anything extra belongs under ``ext``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    ext: Ext = None
-
-
-# --- sex as order-entry systems write it (issue 11, Chinese end to end) ----------------
-_SEX_SPELLINGS: dict[str, Sex] = {
-    "male": "male", "female": "female", "unknown": "unknown",
-    "男": "male", "女": "female", "M": "male", "m": "male", "F": "female", "f": "female",
-}  # fmt: skip
-
-
-def _sex(value: Any) -> Any:
-    """男/女 and M/F (either case) are male/female; anything else is refused, not guessed."""
-    if not isinstance(value, str):
-        return value  # the Literal says what a sex is
-    found = _SEX_SPELLINGS.get(value)
-    if found is None:
-        raise PydanticCustomError(
-            "sex", "sex is male, female or unknown (男, 女, M, F, m and f are accepted)"
-        )
-    return found
-
-
-SexInput = Annotated[
-    Sex,
-    BeforeValidator(_sex, json_schema_input_type=Literal[tuple(_SEX_SPELLINGS)]),
-]
-# --- end of sex spellings -----------------------------------------------------------------
-
-
-class Patient(_Model):
-    id: Id
-    sex: SexInput | None = None
-    birth_date: Day | None = None
-
-
-class Institution(_Model):
-    id: Id
-    name: StrictStr | None = None
-    region: Region | None = None
-    level: Annotated[int, Strict(), Field(ge=1, le=3)] | None = None
-
-
-class Context(_Model):
-    setting: Setting | None = None
-    department: StrictStr | None = None
-    flags: tuple[Flag, ...] = ()
+    setting: Setting | None = Field(
+        default=None,
+        description="outpatient, inpatient, emergency or checkup; conditions may depend on it",
+    )
+    department: StrictStr | None = Field(
+        default=None, description="the ordering department; shown, not used by the checks"
+    )
+    flags: tuple[Flag, ...] = Field(
+        default=(),
+        description="flags for the whole order, declared by the rule set (exceptions such "
+        "as emergency force a re-test; other flags feed conditions); an unknown flag is an "
+        "input error",
+    )
     encounter: Id | None = Field(
         default=None,
         description="the visit (encounter) the order is placed in; an authorisation bound "
@@ -235,7 +94,7 @@ class Context(_Model):
 AuthCode = Annotated[str, Strict(), Field(min_length=1, max_length=256)]
 
 
-class Authorization(_Model):
+class Authorization(CaseModel):
     """The patient's permission to use their results from elsewhere for this order.
 
     ``{"granted": true}`` is the simplest form. The rest says when and for what it holds;
@@ -303,88 +162,57 @@ class Authorization(_Model):
 # --- end of the patient's authorisation --------------------------------------------------
 
 
-class OrderedItem(_Model):
-    code: Id
-    flags: tuple[Flag, ...] = ()
+class OrderedItem(CaseModel):
+    """One ordered line: a test or panel of the rule set's catalogue."""
+
+    code: Id = Field(
+        description="catalogue code or alias of a test or panel (matched exactly after "
+        "Unicode NFKC and trimming); an unknown code is re-tested as unknown_test"
+    )
+    flags: tuple[Flag, ...] = Field(
+        default=(), description="flags for this line only, as context.flags"
+    )
 
 
-class ReferenceRange(_Model):
-    low: Number | None = None
-    high: Number | None = None
-    unit: StrictStr | None = None
-    text: StrictStr | None = None
+class Case(CaseModel):
+    """One order, its patient and that patient's prior external results: the input of
+    ``Engine.evaluate``. The contract is docs/case.md; ``labrecog schema case`` prints it.
 
-    @model_validator(mode="after")
-    def _ordered(self) -> ReferenceRange:
-        if self.low is not None and self.high is not None and self.low > self.high:
-            raise PydanticCustomError("range_order", "reference range low is above high")
-        return self
-
-
-class PriorResult(_Model):
-    id: Id
-    patient_id: Id
-    code: Id | None = None
-    loinc: Annotated[str, Strict(), Field(pattern=r"^[0-9]{1,7}-[0-9]$")] | None = None
-    specimen: StrictStr | None = None
-    value: Number | None = None
-    value_text: StrictStr | None = None
-    unit: StrictStr | None = None
-    reference_range: ReferenceRange | None = None
-    collected_at: Timestamp
-    reported_at: Timestamp | None = None
-    institution: Institution
-    mark: StrictStr | None = None
-    method: StrictStr | None = None
-    status: ResultStatus = "final"
-    shared: Annotated[bool, Strict()] = True
-
-    @model_validator(mode="after")
-    def _coherent(self) -> PriorResult:
-        if self.code is None and self.loinc is None:
-            raise PydanticCustomError("identity", "a prior result needs a code or a loinc")
-        if self.value is not None and self.value_text is not None:
-            raise PydanticCustomError("value", "give either value or value_text, not both")
-        if self.reported_at is not None and self.reported_at < self.collected_at:
-            raise PydanticCustomError(
-                "chronology", "reported_at is before collected_at", {"field": "reported_at"}
-            )
-        return self
-
-
-# --- results an adapter could not read (docs/fhir.md, "What refuses a Bundle") -------------
-
-
-class UnreadableProblem(_Model):
-    """Why a result could not be read, named by the path in the adapter's own input."""
-
-    path: StrictStr
-    message: StrictStr
-
-
-class UnreadableResult(_Model):
-    """A result an adapter (the FHIR reader, an integrator's) found but could not read or
-    trust: never used, but it may be the newest result of a test, so a waiver it might
-    contradict is withheld (reason ``unreadable_result``). What is known of it is optional.
+    Unknown fields are input errors (integrators' own data goes under ``ext``), values are
+    never coerced, and a prior result of another patient or a duplicate result id makes
+    the whole case an input error rather than a re-test.
     """
 
-    id: Id | None = None
-    code: Id | None = None
-    loinc: Annotated[str, Strict(), Field(pattern=r"^[0-9]{1,7}-[0-9]$")] | None = None
-    collected_at: Timestamp | None = None
-    problems: tuple[UnreadableProblem, ...] = Field(min_length=1, max_length=100)
-
-
-class Case(_Model):
-    order_id: Id
-    ordered_at: Timestamp
-    patient: Patient
-    institution: Institution
-    context: Context = Context()
-    authorization: Authorization = Authorization()
-    tests: tuple[OrderedItem, ...] = Field(min_length=1, max_length=500)
-    prior_results: tuple[PriorResult, ...] = Field(default=(), max_length=100_000)
-    unreadable_results: tuple[UnreadableResult, ...] = Field(default=(), max_length=100_000)
+    order_id: Id = Field(description="the order's id, copied into the decision")
+    ordered_at: Timestamp = Field(
+        description="when the order was placed (ISO 8601 with UTC offset, or local time in "
+        "the rule set's timezone): the reference time of every check, never the clock"
+    )
+    patient: Patient = Field(description="the patient the order is for")
+    institution: Institution = Field(
+        description="the ordering institution: region and level for the mark-scope, region "
+        "and level checks and for conditions"
+    )
+    context: Context = Field(default=Context(), description="setting, visit and order flags")
+    authorization: Authorization = Field(
+        default=Authorization(),
+        description="the patient's authorisation to use their results from elsewhere; "
+        "absent: not granted",
+    )
+    tests: tuple[OrderedItem, ...] = Field(
+        min_length=1, max_length=500, description="the ordered tests and panels (1 to 500)"
+    )
+    prior_results: tuple[PriorResult, ...] = Field(
+        default=(),
+        max_length=100_000,
+        description="the patient's results from other institutions; input order never matters",
+    )
+    unreadable_results: tuple[UnreadableResult, ...] = Field(
+        default=(),
+        max_length=100_000,
+        description="results an adapter found but could not read: never used, but they "
+        "withhold a waiver they might contradict (unreadable_result)",
+    )
 
     @model_validator(mode="after")
     def _integrity(self, info: ValidationInfo) -> Case:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from labrecog.model._fielddoc import list_fields, schema_description
 
 __all__ = [
     "REASON_CODES",
@@ -71,7 +73,12 @@ _ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
 class _Out(BaseModel):
     """Output models omit absent optional fields so the JSON stays as documented."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_extra=schema_description)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        list_fields(cls)
 
     @classmethod
     def _trusted(cls, **values: Any) -> Self:
@@ -91,7 +98,7 @@ class _Out(BaseModel):
         return obj
 
     def model_dump(self, *, exclude_none: bool = True, **kwargs: Any) -> dict[str, Any]:
-        # Absent optional fields are left out (as PRODUCT.md §5 shows them), natively in
+        # Absent optional fields are left out (as docs/decision.md shows them), natively in
         # pydantic-core: a Python serializer per object would cost more than deciding.
         return super().model_dump(exclude_none=exclude_none, **kwargs)
 
@@ -100,51 +107,108 @@ class _Out(BaseModel):
 
 
 class Reason(_Out):
-    code: ReasonCode
-    message: str
-    result_id: str | None = None
-    test: str | None = None
-    flag: str | None = None
-    source: str | None = None
+    """Why an item is what it is, or why one candidate result was not used."""
+
+    code: ReasonCode = Field(
+        description="a code of the closed list in docs/reasons.md; programs switch on it"
+    )
+    message: str = Field(description="the same in words, in the engine's language (zh or en)")
+    result_id: str | None = Field(default=None, description="the prior result the reason is about")
+    test: str | None = Field(
+        default=None, description="the panel component it concerns (panel items only)"
+    )
+    flag: str | None = Field(default=None, description="the exception flag (code exception)")
+    source: str | None = Field(
+        default=None, description="provenance of the rule value involved, as the rule set wrote it"
+    )
 
 
 class WaivedComponent(_Out):
-    code: str
-    result_id: str
-    institution: str | None = None  # performing institution of the result used
+    """A component of a panel that need not be tested again."""
+
+    code: str = Field(description="the component's catalogue test code")
+    result_id: str = Field(description="the prior result it is recognised from")
+    institution: str | None = Field(
+        default=None, description="the institution that performed that result"
+    )
 
 
 class DecisionItem(_Out):
-    code: str
-    status: Status
-    saving: str
-    result_id: str | None = None
-    institution: str | None = None  # performing institution of the result used
+    """The decision for one ordered line: waive, retest, or (a panel) partial."""
+
+    code: str = Field(description="the ordered code, as written in the case")
+    status: Status = Field(
+        description="waive: not to be tested again; retest: to be tested; partial (panels "
+        "only): test just the components listed in retest"
+    )
+    saving: str = Field(
+        description="money saved on this line: a decimal string with the currency's minor "
+        "digits ('5.00'); '0.00' when nothing is saved"
+    )
+    result_id: str | None = Field(
+        default=None, description="waive items: the prior result the waiver rests on"
+    )
+    institution: str | None = Field(
+        default=None, description="waive items: the institution that performed that result"
+    )
     # The interval the result was judged against, and where that rule comes from
     # ("RCPath G147 (2021) B-SP7"): why a waiver is allowed, shown to the doctor.
-    max_age: str | None = None
-    source: str | None = None
-    waived: tuple[WaivedComponent, ...] | None = None
-    retest: tuple[str, ...] | None = None
-    reasons: tuple[Reason, ...] = ()
-    ext: dict[str, Any] | None = None  # the ordered item's ext, carried through
+    max_age: str | None = Field(
+        default=None,
+        description="waive items: the maximum age the result was judged against ('7d', '24h')",
+    )
+    source: str | None = Field(
+        default=None, description="waive items: where that maximum age comes from"
+    )
+    waived: tuple[WaivedComponent, ...] | None = Field(
+        default=None, description="panel items: the components recognised from prior results"
+    )
+    retest: tuple[str, ...] | None = Field(
+        default=None, description="partial panel items: the component codes still to test"
+    )
+    reasons: tuple[Reason, ...] = Field(
+        default=(),
+        description="why: for a retest item every rejected candidate's reasons; for a waive "
+        "item the other candidates (rejected or superseded)",
+    )
+    ext: dict[str, Any] | None = Field(
+        default=None, description="the ordered item's ext, carried through unchanged"
+    )
 
 
 class RulesetRef(_Out):
-    id: str
-    version: str
-    digest: str
+    """Which rule set decided: with the digest, the decision can be reproduced."""
+
+    id: str = Field(description="the rule set's id")
+    version: str = Field(description="the rule set's version")
+    digest: str = Field(
+        description="sha256:… over the rule set's canonical content (comments, layout and "
+        "file split do not change it; any value does)"
+    )
 
 
 class Decision(_Out):
-    order_id: str
-    patient_id: str
-    ruleset: RulesetRef
-    currency: str
-    saving: str
+    """The answer for one case: one item per ordered line, each explained by reason codes.
+    The output of ``Engine.evaluate``; the contract is docs/decision.md and ``labrecog
+    schema decision`` prints it. ``model_dump(mode="json")`` leaves absent fields out.
+    """
+
+    order_id: str = Field(description="the case's order_id")
+    patient_id: str = Field(description="the case's patient.id")
+    ruleset: RulesetRef = Field(description="the rule set that decided")
+    currency: str = Field(description="ISO 4217 code of every saving (the rule set's currency)")
+    saving: str = Field(
+        description="total saving of the order: a decimal string with the currency's minor "
+        "digits, each analyte credited once"
+    )
     # What must still be tested, one entry per line that stays, in the order of the items:
     # a retest item's code as ordered, a partial panel's `retest` components; [] when all
     # is recognised. The summary a doctor and an order system both read (docs/reasons.md).
-    to_order: tuple[str, ...]
-    items: tuple[DecisionItem, ...]
-    ext: dict[str, Any] | None = None  # the case's ext, carried through
+    to_order: tuple[str, ...] = Field(
+        description="what must still be tested: retest items' codes as ordered and partial "
+        "panels' retest components, in item order; [] when everything is recognised"
+    )
+    items: tuple[DecisionItem, ...] = Field(description="one item per ordered line, in order")
+    ext: dict[str, Any] | None = Field(
+        default=None, description="the case's ext, carried through unchanged"
+    )

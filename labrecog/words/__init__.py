@@ -52,8 +52,9 @@ def say(family: str, key: str, lang: Lang, **params: object) -> str:
     """The text of ``family:key`` in ``lang``, filled in from ``params`` (none: as written).
 
     Families: ``reason``, ``card``, ``discovery``, ``explain``, ``status``, ``setting``,
-    ``report``, ``test``, ``source``, ``input``. A ``source`` parameter (a value's
-    provenance) has its conventional tags (``assumed``) in the language's words.
+    ``report``, ``test``, ``source``, ``input``, ``audit``, ``init``. A ``source``
+    parameter (a value's provenance) has its conventional tags (``assumed``) in the
+    language's words.
     """
     found = text(f"{family}:{key}", lang)
     if lang != "en" and isinstance(params.get("source"), str):

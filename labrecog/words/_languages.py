@@ -21,7 +21,7 @@ from labrecog.words._tables import (
     SETTING_ZH,
     STATUS_ZH,
 )
-from labrecog.words._tools import INPUT, REPORT, SOURCE, TESTRUN
+from labrecog.words._tools import INIT, INPUT, REPORT, SOURCE, TESTRUN
 
 __all__ = ["LANGUAGES", "text"]
 
@@ -38,6 +38,7 @@ _FAMILIES: dict[str, dict[str, tuple[str, str]]] = {
     "source": SOURCE,
     "input": INPUT,
     "audit": AUDIT,  # labrecog audit (issue 12)
+    "init": INIT,  # labrecog init (issue 14)
 }
 
 

@@ -9,7 +9,7 @@ matches one. A message no template matches stays English: never a wrong translat
 
 from __future__ import annotations
 
-__all__ = ["INPUT", "REPORT", "SOURCE", "TESTRUN"]
+__all__ = ["INIT", "INPUT", "REPORT", "SOURCE", "TESTRUN"]
 
 # --------------------------------------------------------------------------- provenance
 
@@ -122,6 +122,16 @@ TESTRUN: dict[str, tuple[str, str]] = {
     ),
     "saving": ("expected saving {expected}, got {got}", "期望节省 {expected}，实际 {got}"),
     "invalid_case": ("test {test}: invalid case: {error}", "测试 {test}：病例无效：{error}"),
+}
+
+# labrecog test -v and problems in test files (issue 14): the listing's outcome words, and
+# the closing line when test files are invalid (every problem is listed above it).
+TESTRUN |= {
+    "outcome.passed": ("PASSED", "通过"),
+    "outcome.failed": ("FAILED", "失败"),
+    "outcome.error": ("ERROR", "错误"),
+    "listed": ("{file}:{line}: {name} {outcome}", "{file}:{line}: {name} {outcome}"),
+    "problems": ("{n} problem(s) in test files", "测试文件中共 {n} 个问题"),
 }
 
 # --------------------------------------------------------------------------- input errors
@@ -266,4 +276,29 @@ INPUT: dict[str, tuple[str, str]] = {
     ),
     "choice": ("Input should be {choices} or {last}", "应为 {choices} 或 {last}"),
     "choice.one": ("Input should be '{only}'", "应为 '{only}'"),
+}
+
+# --------------------------------------------------------------------------- labrecog init
+
+INIT: dict[str, tuple[str, str]] = {
+    "created": (
+        "created {folder} from the shipped rule set {name} ({count} files):",
+        "已从内置规则集 {name} 创建 {folder}（{count} 个文件）：",
+    ),
+    "next": (
+        "next: check that it loads, then run its tests (edit the YAML, then run them again):",
+        "下一步：检查规则集能否加载，再运行其测试（修改 YAML 后再次运行）：",
+    ),
+    "not_empty": (
+        "{folder} already exists and is not empty: give a new folder",
+        "{folder} 已存在且不为空：请指定一个新文件夹",
+    ),
+    "not_folder": (
+        "{folder} exists and is not a folder: give a new folder",
+        "{folder} 已存在且不是文件夹：请指定一个新文件夹",
+    ),
+    "cannot_write": (
+        "cannot create {folder}: {error} (nothing was left behind)",
+        "无法创建 {folder}：{error}（未留下任何文件）",
+    ),
 }

@@ -9,6 +9,8 @@ one snapshot (``BEGIN``), so a report adds up even while the service writes.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -103,6 +105,28 @@ def _postgresql(url: URL) -> Engine:
         raise StoreError(_PSYCOPG_HINT) from None
 
 
+def _into_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting for other connections as busy_timeout would.
+
+    Switching a file into WAL needs an exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, when another connection holds a lock it
+    would otherwise wait on (many processes opening a fresh file together: seen under
+    load). So the switch is retried with a growing pause, for as long as busy_timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+
 def _sqlite_session(engine: Engine, *, write: bool) -> None:
     """Settings on every new connection, and how every transaction begins."""
 
@@ -112,7 +136,7 @@ def _sqlite_session(engine: Engine, *, write: bool) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if write:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _into_wal(cursor)
                 # WAL + NORMAL: a commit survives the process crashing; only a power cut or
                 # OS crash may lose the last commits (FULL would fsync every one).
                 cursor.execute("PRAGMA synchronous = NORMAL")
