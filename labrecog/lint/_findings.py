@@ -1,0 +1,66 @@
+"""What the linter reports: one finding, its code and severity, and where it points."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+__all__ = ["CODES", "SEVERITY_RANK", "Finding", "Severity", "select"]
+
+Severity = Literal["error", "warning", "info"]
+SEVERITY_RANK: Final[dict[str, int]] = {"info": 0, "warning": 1, "error": 2}
+
+#: code -> severity. The words for each are in labrecog/words/_lint.py; docs/lint.md shows
+#: an example of each. C: conditions (reasoned over the condition language); P: policy.
+CODES: Final[dict[str, Severity]] = {
+    "C001": "error",
+    "C002": "warning",
+    "C003": "warning",
+    "P001": "error",
+    "P002": "warning",
+    "P003": "warning",
+    "P004": "warning",
+    "P005": "info",
+    "P006": "info",
+    "P007": "warning",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One finding at ``file:line:col``; ``subject`` identifies it across edits (diff)."""
+
+    code: str
+    file: str
+    line: int
+    col: int
+    message: str
+    subject: tuple[str, ...]
+    witness: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def severity(self) -> Severity:
+        return CODES[self.code]
+
+    def sort_key(self) -> tuple[str, int, int, str, tuple[str, ...]]:
+        return (self.file, self.line, self.col, self.code, self.subject)
+
+
+def _matches(code: str, patterns: Iterable[str]) -> bool:
+    """``C`` selects every C code, ``C00`` C001–C009, ``C003`` just that one (as ruff)."""
+    return any(code.startswith(p) for p in patterns)
+
+
+def select(
+    findings: Iterable[Finding],
+    chosen: Iterable[str] = ("",),
+    ignored: Iterable[str] = (),
+) -> tuple[list[Finding], list[Finding]]:
+    """(kept, dropped): kept are selected by some prefix in ``chosen`` and by none ignored."""
+    chosen, ignored = tuple(chosen), tuple(ignored)
+    kept: list[Finding] = []
+    dropped: list[Finding] = []
+    for f in findings:
+        (kept if _matches(f.code, chosen) and not _matches(f.code, ignored) else dropped).append(f)
+    return kept, dropped
