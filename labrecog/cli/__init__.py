@@ -9,6 +9,7 @@ from labrecog.cli.audit import audit
 from labrecog.cli.diff import diff
 from labrecog.cli.evaluate import evaluate
 from labrecog.cli.explain import explain
+from labrecog.cli.lint import lint
 from labrecog.cli.report import report
 from labrecog.cli.schema import schema
 from labrecog.cli.serve import serve
@@ -26,6 +27,7 @@ def main() -> None:
 
 main.add_command(evaluate)
 main.add_command(validate)
+main.add_command(lint)
 main.add_command(explain)
 main.add_command(report)
 main.add_command(schema)
