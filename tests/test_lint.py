@@ -273,3 +273,71 @@ def test_every_witness_of_a_shipped_rule_set_is_checked_by_evaluating_it(name: s
     # lint_path raises InternalError when a witness does not make its conditions apply
     found = lint_path(DEMO.parent / name)
     assert all(f.witness is None or f.witness.get("order") for f in found)
+
+
+# --------------------------------------------------------------------------- P001
+
+
+def test_p001_windows_longer_than_the_declared_caps(tmp_path: Path) -> None:
+    rules = demo_with(tmp_path, zz_policy="""
+policy:
+  max_age_cap:
+    "*": {value: 30d, source: provincial limit (test)}
+    electrolytes: {value: 3d, source: provincial limit for electrolytes (test)}
+""")  # fmt: skip
+    found = codes(lint_path(rules), "P001")
+    by_place = {f.subject[:-1]: f for f in found}
+    # HBA1C's own 60d breaks the 30d cap; the electrolytes' 7d breaks their 3d cap;
+    # the inpatient-electrolytes condition's 24h is within it
+    assert ("tests", "1", "max_age") in by_place
+    assert "HBA1C" in by_place[("tests", "1", "max_age")].message
+    electrolytes = by_place[("categories", "electrolytes", "max_age")]
+    assert "K, NA" in electrolytes.message and "3d" in electrolytes.message
+    assert not any(f.subject[0] == "conditions" for f in found)
+    assert codes(lint_path(DEMO), "P001") == []  # no caps declared: nothing to check
+
+
+def test_p001_caps_and_ignores_change_no_digest_and_unknown_categories_do_not_load(
+    tmp_path: Path,
+) -> None:
+    from labrecog import Engine, RulesetError
+
+    rules = demo_with(tmp_path, zz_policy="""
+policy:
+  max_age_cap: {"*": {value: 30d, source: test}}
+lint:
+  ignore: {P006: values marked assumed are listed in the README for local setting}
+""")  # fmt: skip
+    assert Engine.from_path(rules).ruleset.digest == Engine.from_path(DEMO).ruleset.digest
+    bad = demo_with(tmp_path / "b", zz_policy="""
+policy:
+  max_age_cap: {electrolites: {value: 3d, source: test}}
+""")  # fmt: skip
+    with pytest.raises(RulesetError, match="unknown category 'electrolites'.*electrolytes"):
+        Engine.from_path(bad)
+
+
+def test_diff_lint_shows_the_findings_a_change_adds_and_removes(tmp_path: Path) -> None:
+    old = demo_with(tmp_path / "old", conditions=CONDITIONS_CLEAN)
+    new = demo_with(tmp_path / "new", conditions=CONDITIONS_CLEAN.replace(
+        "  - id: outpatient-glucose     # disjoint from the inpatient ones\n"
+        "    when: {setting: outpatient}",
+        "  - id: outpatient-glucose\n    when: {flags: [on_insulin]}",
+    ).replace("    tests: [GLU]\n    set: {max_age: 2d}", "    tests: [GLU, K]\n    set: {max_age: 2d}"))
+    cases = Path(__file__).resolve().parent.parent / "examples" / "cases.jsonl"
+    runner = CliRunner()
+    args = ["diff", "--old", str(old), "--new", str(new), str(cases), "--lint"]
+    doc = json.loads(runner.invoke(main, [*args, "--json"]).output)
+    added = doc["lint"]["added"]
+    # the new condition takes over the ICU one (C002) and overlaps the inpatient one (C003)
+    assert [(f["code"], f["subject"]) for f in added] == [
+        ("C002", ["icu-potassium", "outpatient-glucose"]),
+        ("C003", ["inpatient-electrolytes", "outpatient-glucose"]),
+    ]
+    assert doc["lint"]["removed"] == []
+    text = runner.invoke(main, args)
+    assert text.exit_code == 0, text.output
+    assert "Lint: 2 added, 0 removed" in text.output and "warning C003: " in text.output
+    back = json.loads(runner.invoke(main, ["diff", "--old", str(new), "--new", str(old),
+                                           str(cases), "--lint", "--json"]).output)  # fmt: skip
+    assert [f["code"] for f in back["lint"]["removed"]] == ["C002", "C003"]

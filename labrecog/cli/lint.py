@@ -57,9 +57,16 @@ def lint(
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(EXIT_RULES)
+    declared = tuple(loaded.rules.lint.ignore)  # each with its justification in the YAML
+    for code in declared:
+        if not any(known.startswith(code) for known in CODES):
+            where = loaded.position(("lint", "ignore", code))
+            click.echo(f"{where.file}:{where.line}:{where.col}: no lint code starts with "
+                       f"'{code}' (docs/lint.md)", err=True)  # fmt: skip
+            sys.exit(EXIT_RULES)
     folder = Path(path) if Path(path).is_dir() else None
     found = lint_loaded(loaded, rules, lang, folder)
-    kept, dropped = select(found, chosen, left_out)
+    kept, dropped = select(found, chosen, left_out + declared)
     if fmt == "json":
         ruleset = {"id": rules.id, "version": rules.version, "digest": rules.digest}
         click.echo(as_json(kept, len(dropped), ruleset), nl=False)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from labrecog.lint._conditions import ConditionPair, overlap, settings_of
 from labrecog.lint._findings import CODES, SEVERITY_RANK, Finding, Severity, select
-from labrecog.lint._output import as_json, as_sarif, as_text
-from labrecog.lint._run import lint_loaded, lint_path, witness_applies
+from labrecog.lint._output import as_json, as_sarif, as_text, finding_record
+from labrecog.lint._run import lint_delta, lint_loaded, lint_path, witness_applies
 from labrecog.lint._space import Space, space_of
 
 __all__ = [
@@ -23,6 +23,8 @@ __all__ = [
     "as_json",
     "as_sarif",
     "as_text",
+    "finding_record",
+    "lint_delta",
     "lint_loaded",
     "lint_path",
     "overlap",

@@ -109,6 +109,7 @@ def condition_findings(
                        witness if isinstance(witness, dict) else None)  # fmt: skip
 
     dead: set[int] = set()
+    shadowed: set[tuple[int, int]] = set()  # (earlier, later): reported as C002, not C003
     for i, (cond, space) in enumerate(zip(conds, spaces, strict=True)):
         clause = space.empty_dimension()
         if clause is not None:
@@ -130,6 +131,7 @@ def condition_findings(
             theirs = later.targets if later.targets is not None else all_tests
             if mine <= theirs and spaces[j].covers(spaces[i]):
                 if keys.keys() <= settings_of(later.override).keys():
+                    shadowed.add((i, j))
                     yield finding(
                         i, "C002", "msg.C002", (cond.id, later.id), id=cond.id, later=later.id,
                         at=at(j), keys=", ".join(keys), witness=_with_order(
@@ -140,7 +142,7 @@ def condition_findings(
         if i in dead:
             continue
         for j in range(i + 1, len(conds)):
-            if j in dead:
+            if j in dead or (i, j) in shadowed:
                 continue
             later = conds[j]
             diffs = _differences(cond.override, later.override)

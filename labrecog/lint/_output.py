@@ -14,7 +14,7 @@ import orjson
 from labrecog.lint._findings import CODES, Finding
 from labrecog.words import Lang, say
 
-__all__ = ["as_json", "as_sarif", "as_text"]
+__all__ = ["as_json", "as_sarif", "as_text", "finding_record"]
 
 _SARIF_LEVEL: Final = {"error": "error", "warning": "warning", "info": "note"}
 _DOCS: Final = "docs/lint.md"
@@ -35,7 +35,7 @@ def as_text(findings: Sequence[Finding], ignored: int, lang: Lang) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _record(f: Finding) -> dict[str, Any]:
+def finding_record(f: Finding) -> dict[str, Any]:
     out: dict[str, Any] = {
         "code": f.code,
         "severity": f.severity,
@@ -53,7 +53,7 @@ def _record(f: Finding) -> dict[str, Any]:
 def as_json(findings: Sequence[Finding], ignored: int, ruleset: dict[str, str]) -> str:
     doc = {
         "ruleset": ruleset,
-        "findings": [_record(f) for f in findings],
+        "findings": [finding_record(f) for f in findings],
         "counts": {sev: sum(f.severity == sev for f in findings) for sev in ("error", "warning", "info")},
         "ignored": ignored,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from labrecog.authoring import CaseError, load_test_file
 from labrecog.compile import CompiledRules
 from labrecog.lint._findings import Finding
 from labrecog.load import KeyPath, LoadedRuleset
-from labrecog.words import Lang, say
+from labrecog.words import Lang, format_duration, say
 
 __all__ = ["policy_findings", "used_flags"]
 
@@ -68,6 +69,61 @@ def policy_findings(
                       source=source, n=n, total=len(assumed))  # fmt: skip
 
     yield from _look_alikes(loaded, lang)
+    yield from _over_caps(loaded, rules, lang)
+
+
+def _over_caps(loaded: LoadedRuleset, rules: CompiledRules, lang: Lang) -> Iterator[Finding]:
+    """P001: a max_age, wherever it is set, longer than the cap its tests fall under.
+
+    One finding per place the value is written and cap it breaks, naming the tests."""
+    raw = loaded.rules
+    caps = raw.policy.max_age_cap
+    if not caps:
+        return
+
+    def cap_of(code: str) -> tuple[str, timedelta, str | None] | None:
+        category = rules.tests[code].category
+        found = [(k, c.value, c.source) for k in (category, "*") if k in caps
+                 for c in (caps[k],)]  # fmt: skip
+        return min(found, key=lambda f: f[1]) if found else None
+
+    broken: dict[tuple[KeyPath, str], tuple[str, timedelta, list[str]]] = {}
+
+    def check(where: KeyPath, what: str, value: timedelta, code: str) -> None:
+        cap = cap_of(code)
+        if cap is not None and value > cap[1]:
+            broken.setdefault((where, cap[0]), (what, value, []))[2].append(code)
+
+    categories = raw.categories
+    for i, test in enumerate(raw.tests):
+        policy = rules.tests[test.code].policy
+        if test.max_age is not None:
+            where: KeyPath = ("tests", i, "max_age")
+            what = say("lint", "what.test", lang, code=test.code)
+        elif test.category in categories and categories[test.category].max_age is not None:
+            where = ("categories", test.category, "max_age")
+            what = say("lint", "what.category", lang, name=test.category)
+        elif raw.defaults.max_age is not None:
+            where, what = ("defaults", "max_age"), say("lint", "what.defaults", lang)
+        else:
+            where, what = ("tests", i), say("lint", "what.test", lang, code=test.code)
+        check(where, what, policy.max_age, test.code)
+    for i, cond in enumerate(rules.conditions):
+        if cond.override.max_age is None:
+            continue
+        what = say("lint", "what.condition", lang, id=cond.id)
+        for code in sorted(cond.targets if cond.targets is not None else rules.tests):
+            check(("conditions", i, "set", "max_age"), what, cond.override.max_age, code)
+    for (where, scope), (what, value, codes) in broken.items():
+        cap = caps[scope]
+        scope_text = (say("lint", "scope.all", lang) if scope == "*"
+                      else say("lint", "scope.category", lang, name=scope))  # fmt: skip
+        shown = ", ".join(codes[:5]) + (" …" if len(codes) > 5 else "")
+        p = loaded.position(where)
+        message = say("lint", "msg.P001", lang, what=what, value=format_duration(value),
+                      test=shown, cap=format_duration(cap.value), scope=scope_text,
+                      source=cap.source or "?")  # fmt: skip
+        yield Finding("P001", p.file, p.line, p.col, message, (*map(str, where), scope))
 
 
 def used_flags(rules: CompiledRules, folder: Path | None) -> set[str]:

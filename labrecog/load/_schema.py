@@ -451,6 +451,36 @@ LoincSystem = Literal["Ser", "Plas", "Ser/Plas", "Bld", "Ser/Plas/Bld", "Urine",
                       "BldC", "PPP"]  # fmt: skip
 
 
+
+# -- keys that steer the linter, not decisions (docs/lint.md) --------------------------
+#: top-level keys left out of the digest: they change no decision, so adding a cap or a
+#: justified ignore does not make past decisions look as if another rule set made them
+DIGEST_FREE_KEYS = ("policy", "lint")
+
+_CapKey = Annotated[str, Strict(), Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})$")]
+_LintCode = Annotated[str, Strict(), Field(pattern=r"^[A-Z][0-9]{0,3}$")]
+_Why = Annotated[str, Strict(), Field(min_length=10, max_length=500)]
+
+
+class RulePolicy(_Rule):
+    """Limits the rule set must keep, declared by its authors; ``lint`` checks them (P001)."""
+
+    max_age_cap: dict[_CapKey, SourcedDuration] = Field(
+        default_factory=dict,
+        description="the longest max_age allowed, per category name or '*' for every test "
+        "(the national or provincial limit), each with its source",
+    )
+
+
+class LintSettings(_Rule):
+    """Findings the rule set's authors have looked at and accept, each with the reason."""
+
+    ignore: dict[_LintCode, _Why] = Field(
+        default_factory=dict,
+        description="lint code or prefix -> why it does not apply to this rule set",
+    )
+
+
 class RuleFile(_Rule):
     """One rule file; a folder's files are merged key by key before validation."""
 
@@ -474,3 +504,5 @@ class RuleFile(_Rule):
     panels: tuple[Panel, ...] = ()
     institutions: tuple[InstitutionEntry, ...] = ()
     conditions: tuple[Condition, ...] = ()
+    policy: RulePolicy = RulePolicy()
+    lint: LintSettings = LintSettings()
