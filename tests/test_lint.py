@@ -313,17 +313,22 @@ lint:
 policy:
   max_age_cap: {electrolites: {value: 3d, source: test}}
 """)  # fmt: skip
-    with pytest.raises(RulesetError, match="unknown category 'electrolites'.*electrolytes"):
+    with pytest.raises(RulesetError, match=r"unknown category 'electrolites'.*electrolytes"):
         Engine.from_path(bad)
 
 
 def test_diff_lint_shows_the_findings_a_change_adds_and_removes(tmp_path: Path) -> None:
     old = demo_with(tmp_path / "old", conditions=CONDITIONS_CLEAN)
-    new = demo_with(tmp_path / "new", conditions=CONDITIONS_CLEAN.replace(
-        "  - id: outpatient-glucose     # disjoint from the inpatient ones\n"
-        "    when: {setting: outpatient}",
-        "  - id: outpatient-glucose\n    when: {flags: [on_insulin]}",
-    ).replace("    tests: [GLU]\n    set: {max_age: 2d}", "    tests: [GLU, K]\n    set: {max_age: 2d}"))
+    new = demo_with(
+        tmp_path / "new",
+        conditions=CONDITIONS_CLEAN.replace(
+            "  - id: outpatient-glucose     # disjoint from the inpatient ones\n"
+            "    when: {setting: outpatient}",
+            "  - id: outpatient-glucose\n    when: {flags: [on_insulin]}",
+        ).replace(
+            "tests: [GLU]\n    set: {max_age: 2d}", "tests: [GLU, K]\n    set: {max_age: 2d}"
+        ),
+    )
     cases = Path(__file__).resolve().parent.parent / "examples" / "cases.jsonl"
     runner = CliRunner()
     args = ["diff", "--old", str(old), "--new", str(new), str(cases), "--lint"]

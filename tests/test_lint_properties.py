@@ -145,10 +145,14 @@ _NEAR_MISSES = (
     (_free("A", age_max=65), _free("B", age_min=18)),
     (_free("A", settings=frozenset({"inpatient"})), _free("B")),
     (_free("A", flags_none=frozenset({"on_insulin"})), _free("B")),
-    (_free("A", flags_all=frozenset({"on_insulin"})),
-     _free("B", flags_any=frozenset({"on_insulin", "patient_request"}))),
-    (_free("A", flags_any=frozenset({"on_insulin"})),
-     _free("B", flags_any=frozenset({"on_insulin", "patient_request"}))),
+    (
+        _free("A", flags_all=frozenset({"on_insulin"})),
+        _free("B", flags_any=frozenset({"on_insulin", "patient_request"})),
+    ),
+    (
+        _free("A", flags_any=frozenset({"on_insulin"})),
+        _free("B", flags_any=frozenset({"on_insulin", "patient_request"})),
+    ),
     (_free("A", levels=frozenset({3})), _free("B", levels=frozenset({2, 3}))),
     (_free("A", institutions=frozenset({"GSPH"})), _free("B")),
     (_free("A", sex="male"), _free("B")),

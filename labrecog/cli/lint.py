@@ -34,13 +34,13 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.command()
 @click.argument("path", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
-              show_default=True, help="text: file:line:col; json; SARIF 2.1.0 for CI and editors")  # fmt: skip
+              show_default=True, help="text (file:line:col), json, or SARIF 2.1.0")  # fmt: skip
 @click.option("--select", "selected", multiple=True, metavar="CODES",
               help="only these codes or prefixes (C, P00, C003; comma-separated)")  # fmt: skip
 @click.option("--ignore", "ignored", multiple=True, metavar="CODES",
               help="leave these codes or prefixes out")  # fmt: skip
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="warning",
-              show_default=True, help="the least severity that makes the exit status 1")  # fmt: skip
+              show_default=True, help="the least severity that makes the exit 1")  # fmt: skip
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
 @stdout_may_close
 def lint(

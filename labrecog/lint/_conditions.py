@@ -17,7 +17,7 @@ from typing import Any
 from labrecog.authoring import build_case
 from labrecog.compile import CCondition, CompiledRules, Override
 from labrecog.lint._findings import Finding
-from labrecog.lint._space import Space, space_of
+from labrecog.lint._space import space_of
 from labrecog.load import LoadedRuleset, Position
 from labrecog.words import Lang, format_duration, say
 
@@ -69,9 +69,7 @@ def _ordering_default(rules: CompiledRules) -> dict[str, Any]:
     return dict(build_case({}, rules)["institution"])
 
 
-def overlap(
-    a: CCondition, b: CCondition, rules: CompiledRules
-) -> ConditionPair | None:
+def overlap(a: CCondition, b: CCondition, rules: CompiledRules) -> ConditionPair | None:
     """The pair with a witness case when both can apply to one case for a common test."""
     tests = _common_tests(a, b, frozenset(rules.tests))
     if not tests:
@@ -129,15 +127,18 @@ def condition_findings(
             if j in dead:
                 continue
             theirs = later.targets if later.targets is not None else all_tests
-            if mine <= theirs and spaces[j].covers(spaces[i]):
-                if keys.keys() <= settings_of(later.override).keys():
-                    shadowed.add((i, j))
-                    yield finding(
-                        i, "C002", "msg.C002", (cond.id, later.id), id=cond.id, later=later.id,
-                        at=at(j), keys=", ".join(keys), witness=_with_order(
-                            spaces[i].witness(default), mine),
-                    )  # fmt: skip
-                    break
+            if (
+                mine <= theirs
+                and keys.keys() <= settings_of(later.override).keys()
+                and spaces[j].covers(spaces[i])
+            ):
+                shadowed.add((i, j))
+                witness = _with_order(spaces[i].witness(default), mine)
+                yield finding(
+                    i, "C002", "msg.C002", (cond.id, later.id), id=cond.id, later=later.id,
+                    at=at(j), keys=", ".join(keys), witness=witness,
+                )  # fmt: skip
+                break
     for i, cond in enumerate(conds):
         if i in dead:
             continue
@@ -168,4 +169,3 @@ def _with_order(witness: dict[str, Any] | None, tests: frozenset[str]) -> dict[s
     if witness is not None and tests:
         witness["order"] = [min(tests)]
     return witness
-

@@ -54,7 +54,9 @@ def as_json(findings: Sequence[Finding], ignored: int, ruleset: dict[str, str]) 
     doc = {
         "ruleset": ruleset,
         "findings": [finding_record(f) for f in findings],
-        "counts": {sev: sum(f.severity == sev for f in findings) for sev in ("error", "warning", "info")},
+        "counts": {
+            sev: sum(f.severity == sev for f in findings) for sev in ("error", "warning", "info")
+        },
         "ignored": ignored,
     }
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n"

@@ -60,8 +60,9 @@ def policy_findings(
         for component in compiled.components:
             test_ = rules.tests.get(component)
             if test_ is not None and not test_.policy.recognisable:
-                yield finding(("panels", i, "components"), "P004", "msg.P004",
-                              (panel.code, component), code=panel.code, component=component)  # fmt: skip
+                subject = (panel.code, component)
+                yield finding(("panels", i, "components"), "P004", "msg.P004", subject,
+                              code=panel.code, component=component)  # fmt: skip
 
     assumed = list(_assumed(raw, ()))
     for n, (path, source) in enumerate(assumed, 1):
@@ -191,11 +192,14 @@ def _fold(name: str) -> str:
 def _names(loaded: LoadedRuleset) -> Iterable[tuple[str, str, KeyPath]]:
     """(name, the test or panel it names, where it is written)."""
     raw = loaded.rules
-    for kind, items in (("tests", raw.tests), ("panels", raw.panels)):
-        for i, item in enumerate(items):
-            yield item.code, item.code, (kind, i, "code")
-            for j, alias in enumerate(item.aliases):
-                yield alias, item.code, (kind, i, "aliases", j)
+    for i, test in enumerate(raw.tests):
+        yield test.code, test.code, ("tests", i, "code")
+        for j, alias in enumerate(test.aliases):
+            yield alias, test.code, ("tests", i, "aliases", j)
+    for i, panel in enumerate(raw.panels):
+        yield panel.code, panel.code, ("panels", i, "code")
+        for j, alias in enumerate(panel.aliases):
+            yield alias, panel.code, ("panels", i, "aliases", j)
 
 
 def _look_alikes(loaded: LoadedRuleset, lang: Lang) -> Iterator[Finding]:

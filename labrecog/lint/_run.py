@@ -28,7 +28,10 @@ def lint_path(path: str | Path, lang: Lang = "en") -> list[Finding]:
 def lint_loaded(
     loaded: LoadedRuleset, rules: CompiledRules, lang: Lang = "en", folder: Path | None = None
 ) -> list[Finding]:
-    findings = [*condition_findings(loaded, rules, lang), *policy_findings(loaded, rules, lang, folder)]
+    findings = [
+        *condition_findings(loaded, rules, lang),
+        *policy_findings(loaded, rules, lang, folder),
+    ]
     engine = Engine(rules)
     for f in findings:
         if f.witness is not None and not witness_applies(engine, f.witness, f.subject):

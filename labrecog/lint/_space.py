@@ -11,7 +11,6 @@ left. Flags are the only dimension that needs care: ``any:`` groups (at least on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -24,7 +23,6 @@ T = TypeVar("T")
 SETTINGS: Final = frozenset({"outpatient", "inpatient", "emergency", "checkup"})
 SEXES: Final = frozenset({"male", "female"})
 LEVELS: Final = frozenset({1, 2, 3})
-_AGE_LIMIT: Final = 200  # completed years: above any patient, below any int overflow
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +222,3 @@ def _group_guaranteed(group: frozenset[str], space: Space) -> bool:
 def _region_for(prefix: str) -> str:
     """A region code starting with ``prefix``: six digits, as the codes of China are."""
     return prefix.ljust(6, "0") if len(prefix) < 6 else prefix
-
-
-def ages(bounds: Iterable[int]) -> list[int]:
-    """Ages that stand for every band the given bounds cut (for exhaustive checks)."""
-    points = sorted({0, *(b for b in bounds if 0 <= b <= _AGE_LIMIT)})
-    return points + [points[-1] + 1]

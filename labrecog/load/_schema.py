@@ -451,7 +451,6 @@ LoincSystem = Literal["Ser", "Plas", "Ser/Plas", "Bld", "Ser/Plas/Bld", "Urine",
                       "BldC", "PPP"]  # fmt: skip
 
 
-
 # -- keys that steer the linter, not decisions (docs/lint.md) --------------------------
 #: top-level keys left out of the digest: they change no decision, so adding a cap or a
 #: justified ignore does not make past decisions look as if another rule set made them

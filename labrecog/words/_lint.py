@@ -52,16 +52,23 @@ LINT: dict[str, tuple[str, str]] = {
         "flag '{name}' is used by no condition and no test case",
         "标记“{name}”未被任何条件或测试用例使用",
     ),
-    "msg.P003": ("{kind} '{code}' has no price: its saving is never counted",
-                 "{kind}“{code}”没有价格：节省金额无法计算"),
+    "msg.P003": (
+        "{kind} '{code}' has no price: its saving is never counted",
+        "{kind}“{code}”没有价格：节省金额无法计算",
+    ),
     "msg.P004": (
         "panel '{code}' can never be waived whole: component '{component}' is not recognisable",
         "组合“{code}”永远无法整体互认：其项目“{component}”不可互认",
     ),
-    "msg.P005": ("test '{code}' has no LOINC code: results from other labs are matched by "
-                 "code or alias only", "项目“{code}”没有 LOINC 编码：外院结果只能按编码或别名匹配"),
-    "msg.P006": ("{what} is assumed ({source}): set it locally ({n} of {total})",
-                 "{what} 为假定值（{source}）：请在本地设定（第 {n} 个，共 {total} 个）"),
+    "msg.P005": (
+        "test '{code}' has no LOINC code: results from other labs are matched by "
+        "code or alias only",
+        "项目“{code}”没有 LOINC 编码：外院结果只能按编码或别名匹配",
+    ),
+    "msg.P006": (
+        "{what} is assumed ({source}): set it locally ({n} of {total})",
+        "{what} 为假定值（{source}）：请在本地设定（第 {n} 个，共 {total} 个）",
+    ),
     "msg.P007": (
         "'{code}' ({owner}) and '{other}' ({other_owner}) differ only in case, width or "
         "separators: an order written one way names the other's test nowhere",
