@@ -346,3 +346,46 @@ def test_diff_lint_shows_the_findings_a_change_adds_and_removes(tmp_path: Path) 
     back = json.loads(runner.invoke(main, ["diff", "--old", str(new), "--new", str(old),
                                            str(cases), "--lint", "--json"]).output)  # fmt: skip
     assert [f["code"] for f in back["lint"]["removed"]] == ["C002", "C003"]
+
+
+def test_a_rule_set_ignores_one_finding_by_its_subject_with_a_reason(tmp_path: Path) -> None:
+    conditions = """
+conditions:
+  - id: inpatient-glucose
+    when: {setting: inpatient}
+    tests: [GLU]
+    set: {max_age: 2d}
+  - id: insulin
+    when: {flags: [on_insulin]}
+    tests: [GLU]
+    set: {max_age: 3d}
+"""
+    why = (
+        "lint:\n  ignore:\n"
+        "    'C003 inpatient-glucose insulin': insulin dosing governs, on purpose\n"
+    )
+    rules = demo_with(tmp_path, conditions=conditions, zz_lint=why)
+    runner = CliRunner()
+    result = runner.invoke(main, ["lint", str(rules), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "1 ignored" in result.output and "C003" not in result.output
+    other = demo_with(tmp_path / "b", conditions=conditions,
+                      zz_lint=why.replace("inpatient-glucose insulin", "a b"))  # fmt: skip
+    assert runner.invoke(main, ["lint", str(other), "-q"]).exit_code == 1  # another subject
+    short = demo_with(tmp_path / "c", conditions=conditions, zz_lint=why.replace(
+        "insulin dosing governs, on purpose", "ok"))  # fmt: skip
+    refused = runner.invoke(main, ["lint", str(short)])
+    assert refused.exit_code == 2 and "zz_lint.yaml:3" in refused.output  # no real reason
+    unknown = demo_with(
+        tmp_path / "d", zz_lint="lint:\n  ignore: {X001: this code does not exist}\n"
+    )
+    result = runner.invoke(main, ["lint", str(unknown)])
+    assert result.exit_code == 2 and "no lint code starts with 'X001'" in result.output
+
+
+def test_the_shipped_rule_sets_are_lint_clean_with_their_justified_ignores() -> None:
+    runner = CliRunner()
+    for name in ("demo", "cn-reference", "uk-mri", "us-retest"):
+        result = runner.invoke(main, ["lint", str(DEMO.parent / name), "-q"])
+        assert result.exit_code == 0, (name, result.output)
+        assert result.output.startswith("no findings"), result.output

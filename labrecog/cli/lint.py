@@ -41,11 +41,13 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
               help="leave these codes or prefixes out")  # fmt: skip
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="warning",
               show_default=True, help="the least severity that makes the exit 1")  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True,
+              help="text: show only findings at or above --fail-on, and the count")  # fmt: skip
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
 @stdout_may_close
 def lint(
     path: str, fmt: str, selected: tuple[str, ...], ignored: tuple[str, ...], fail_on: str,
-    lang: Lang,
+    quiet: bool, lang: Lang,
 ) -> None:  # fmt: skip
     """Find overlapping, shadowed and unsafe rules in the rule set at PATH."""
     chosen = _codes(selected) or ("",)
@@ -58,7 +60,8 @@ def lint(
             click.echo(str(problem), err=True)
         sys.exit(EXIT_RULES)
     declared = tuple(loaded.rules.lint.ignore)  # each with its justification in the YAML
-    for code in declared:
+    for entry in declared:
+        code = entry.split()[0]
         if not any(known.startswith(code) for known in CODES):
             where = loaded.position(("lint", "ignore", code))
             click.echo(f"{where.file}:{where.line}:{where.col}: no lint code starts with "
@@ -67,13 +70,14 @@ def lint(
     folder = Path(path) if Path(path).is_dir() else None
     found = lint_loaded(loaded, rules, lang, folder)
     kept, dropped = select(found, chosen, left_out + declared)
+    threshold = SEVERITY_RANK[fail_on]
     if fmt == "json":
         ruleset = {"id": rules.id, "version": rules.version, "digest": rules.digest}
         click.echo(as_json(kept, len(dropped), ruleset), nl=False)
     elif fmt == "sarif":
         click.echo(as_sarif(kept, __version__, lang), nl=False)
     else:
-        click.echo(as_text(kept, len(dropped), lang), nl=False)
-    threshold = SEVERITY_RANK[fail_on]
+        shown = [f for f in kept if not quiet or SEVERITY_RANK[f.severity] >= threshold]
+        click.echo(as_text(shown, len(dropped), lang, len(kept) - len(shown)), nl=False)
     if any(SEVERITY_RANK[f.severity] >= threshold for f in kept):
         sys.exit(1)

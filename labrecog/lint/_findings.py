@@ -47,9 +47,14 @@ class Finding:
         return (self.file, self.line, self.col, self.code, self.subject)
 
 
-def _matches(code: str, patterns: Iterable[str]) -> bool:
-    """``C`` selects every C code, ``C00`` C001–C009, ``C003`` just that one (as ruff)."""
-    return any(code.startswith(p) for p in patterns)
+def _matches(finding: Finding, patterns: Iterable[str]) -> bool:
+    """``C`` selects every C code, ``C00`` C001–C009, ``C003`` just that one (as ruff);
+    ``C003 a b`` only the C003 finding about conditions ``a`` and ``b``."""
+    for pattern in patterns:
+        code, *subject = pattern.split() if pattern else ("",)
+        if finding.code.startswith(code) and (not subject or tuple(subject) == finding.subject):
+            return True
+    return False
 
 
 def select(
@@ -62,5 +67,5 @@ def select(
     kept: list[Finding] = []
     dropped: list[Finding] = []
     for f in findings:
-        (kept if _matches(f.code, chosen) and not _matches(f.code, ignored) else dropped).append(f)
+        (kept if _matches(f, chosen) and not _matches(f, ignored) else dropped).append(f)
     return kept, dropped

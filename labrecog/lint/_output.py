@@ -24,14 +24,18 @@ def _compact(witness: dict[str, Any]) -> str:
     return orjson.dumps(witness, option=orjson.OPT_SORT_KEYS).decode("utf-8")
 
 
-def as_text(findings: Sequence[Finding], ignored: int, lang: Lang) -> str:
+def as_text(findings: Sequence[Finding], ignored: int, lang: Lang, hidden: int = 0) -> str:
     lines: list[str] = []
     for f in findings:
         lines.append(f"{f.file}:{f.line}:{f.col}: {f.severity} {f.code}: {f.message}")
         if f.witness is not None:
             lines.append(say("lint", "witness", lang, case=_compact(f.witness)))
-    key = "summary" if findings else "clean"
-    lines.append(say("lint", key, lang, n=len(findings), ignored=ignored))
+    summary = say("lint", "summary" if findings else "clean", lang, n=len(findings))
+    parts = [say("lint", key, lang, n=n) for key, n in (("ignored", ignored), ("hidden", hidden))
+             if n]  # fmt: skip
+    if parts:
+        summary += say("lint", "parens", lang, text=say("lint", "sep", lang).join(parts))
+    lines.append(summary)
     return "\n".join(lines) + "\n"
 
 

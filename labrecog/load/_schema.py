@@ -457,7 +457,8 @@ LoincSystem = Literal["Ser", "Plas", "Ser/Plas", "Bld", "Ser/Plas/Bld", "Urine",
 DIGEST_FREE_KEYS = ("policy", "lint")
 
 _CapKey = Annotated[str, Strict(), Field(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})$")]
-_LintCode = Annotated[str, Strict(), Field(pattern=r"^[A-Z][0-9]{0,3}$")]
+# a code or prefix ("P006", "C"), optionally the subject of one finding ("C003 a b")
+_LintCode = Annotated[str, Strict(), Field(pattern=r"^[A-Z][0-9]{0,3}( [A-Za-z0-9_.*\-\[\]]+)*$")]
 _Why = Annotated[str, Strict(), Field(min_length=10, max_length=500)]
 
 
@@ -476,7 +477,9 @@ class LintSettings(_Rule):
 
     ignore: dict[_LintCode, _Why] = Field(
         default_factory=dict,
-        description="lint code or prefix -> why it does not apply to this rule set",
+        description="lint code or prefix, or a code and the subject of one finding (its "
+        "conditions, tests or key, as `labrecog lint --format json` gives them) -> why "
+        "it does not apply to this rule set",
     )
 
 

@@ -83,6 +83,10 @@ LINT: dict[str, tuple[str, str]] = {
     "what.defaults": ("defaults", "默认值"),
     "what.condition": ("condition '{id}'", "条件“{id}”"),
     "witness": ("  witness: {case}", "  示例病例：{case}"),
-    "summary": ("{n} findings ({ignored} ignored)", "发现 {n} 个问题（已忽略 {ignored} 个）"),
-    "clean": ("no findings ({ignored} ignored)", "未发现问题（已忽略 {ignored} 个）"),
+    "summary": ("{n} findings", "发现 {n} 个问题"),
+    "clean": ("no findings", "未发现问题"),
+    "ignored": ("{n} ignored", "已忽略 {n} 个"),
+    "hidden": ("{n} below --fail-on not shown", "{n} 个低于 --fail-on 的未显示"),
+    "sep": ("; ", "；"),
+    "parens": (" ({text})", "（{text}）"),
 }
