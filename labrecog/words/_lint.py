@@ -42,7 +42,11 @@ LINT: dict[str, tuple[str, str]] = {
     ),
     "msg.P001": (
         "{what} sets max_age {value} for {test}, longer than the cap {cap} of {scope} ({source})",
-        "{what} 为 {test} 设定有效期 {value}，超过 {scope} 的上限 {cap}（{source}）",
+        "{what}为 {test} 设定有效期{value:zh}，超过{scope}的上限{cap:zh}（{source}）",
+    ),
+    "msg.P001.own": (
+        "{what} sets max_age {value}, longer than the cap {cap} of {scope} ({source})",
+        "{what}设定有效期{value:zh}，超过{scope}的上限{cap:zh}（{source}）",
     ),
     "msg.P002.exception": (
         "exception '{name}' is used by no condition and no test case",
