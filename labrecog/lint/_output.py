@@ -30,7 +30,8 @@ def as_text(findings: Sequence[Finding], ignored: int, lang: Lang, hidden: int =
         lines.append(f"{f.file}:{f.line}:{f.col}: {f.severity} {f.code}: {f.message}")
         if f.witness is not None:
             lines.append(say("lint", "witness", lang, case=_compact(f.witness)))
-    summary = say("lint", "summary" if findings else "clean", lang, n=len(findings))
+    key = "clean" if not findings else "summary.one" if len(findings) == 1 else "summary"
+    summary = say("lint", key, lang, n=len(findings))
     parts = [say("lint", key, lang, n=n) for key, n in (("ignored", ignored), ("hidden", hidden))
              if n]  # fmt: skip
     if parts:

@@ -64,10 +64,9 @@ def policy_findings(
                 yield finding(("panels", i, "components"), "P004", "msg.P004", subject,
                               code=panel.code, component=component)  # fmt: skip
 
-    assumed = list(_assumed(raw, ()))
-    for n, (path, source) in enumerate(assumed, 1):
-        yield finding(path, "P006", "msg.P006", (_key_text(raw, path),), what=_key_text(raw, path),
-                      source=source, n=n, total=len(assumed))  # fmt: skip
+    for path, source in _assumed(raw, ()):
+        what = _key_text(raw, path)
+        yield finding(path, "P006", "msg.P006", (what,), what=what, source=source)
 
     yield from _look_alikes(loaded, lang)
     yield from _over_caps(loaded, rules, lang)

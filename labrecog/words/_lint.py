@@ -70,8 +70,8 @@ LINT: dict[str, tuple[str, str]] = {
         "项目“{code}”没有 LOINC 编码：外院结果只能按编码或别名匹配",
     ),
     "msg.P006": (
-        "{what} is assumed ({source}): set it locally ({n} of {total})",
-        "{what} 为假定值（{source}）：请在本地设定（第 {n} 个，共 {total} 个）",
+        "{what} is assumed ({source}): set it locally",
+        "{what} 为假定值（{source}）：请在本地设定",
     ),
     "msg.P007": (
         "'{code}' ({owner}) and '{other}' ({other_owner}) differ only in case, width or "
@@ -88,8 +88,9 @@ LINT: dict[str, tuple[str, str]] = {
     "what.condition": ("condition '{id}'", "条件“{id}”"),
     "witness": ("  witness: {case}", "  示例病例：{case}"),
     "summary": ("{n} findings", "发现 {n} 个问题"),
+    "summary.one": ("1 finding", "发现 1 个问题"),
     "clean": ("no findings", "未发现问题"),
-    "ignored": ("{n} ignored", "已忽略 {n} 个"),
+    "ignored": ("{n} left out", "{n} 个未列出"),
     "hidden": ("{n} below --fail-on not shown", "{n} 个低于 --fail-on 的未显示"),
     "sep": ("; ", "；"),
     "parens": (" ({text})", "（{text}）"),
