@@ -121,8 +121,9 @@ def _over_caps(loaded: LoadedRuleset, rules: CompiledRules, lang: Lang) -> Itera
         shown = ", ".join(codes[:5]) + (" …" if len(codes) > 5 else "")
         p = loaded.position(where)
         own = where[0] == "tests" and len(codes) == 1
-        message = say("lint", "msg.P001.own" if own else "msg.P001", lang, what=what, value=format_duration(value),
-                      test=shown, cap=format_duration(cap.value), scope=scope_text,
+        words = "msg.P001.own" if own else "msg.P001"
+        message = say("lint", words, lang, what=what, value=format_duration(value), test=shown,
+                      cap=format_duration(cap.value), scope=scope_text,
                       source=cap.source or "?")  # fmt: skip
         yield Finding("P001", p.file, p.line, p.col, message, (*map(str, where), scope))
 
