@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-__all__ = ["CODES", "SEVERITY_RANK", "Finding", "Severity", "select"]
+__all__ = ["CODES", "NAMES", "SEVERITY_RANK", "Finding", "Severity", "select"]
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: Final[dict[str, int]] = {"info": 0, "warning": 1, "error": 2}
@@ -24,6 +24,20 @@ CODES: Final[dict[str, Severity]] = {
     "P005": "info",
     "P006": "info",
     "P007": "warning",
+}
+
+#: code -> a short name, as ruff's (SARIF's rule name; docs/lint.md's headings)
+NAMES: Final[dict[str, str]] = {
+    "C001": "never-applies",
+    "C002": "no-effect",
+    "C003": "overlap",
+    "P001": "max-age-over-cap",
+    "P002": "unused-flag",
+    "P003": "no-price",
+    "P004": "panel-never-whole",
+    "P005": "no-loinc",
+    "P006": "assumed-value",
+    "P007": "look-alike-codes",
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import orjson
 
-from labrecog.lint._findings import CODES, Finding
+from labrecog.lint._findings import CODES, NAMES, Finding
 from labrecog.words import Lang, say
 
 __all__ = ["as_json", "as_sarif", "as_text", "finding_record"]
@@ -62,7 +62,7 @@ def as_json(findings: Sequence[Finding], ignored: int, ruleset: dict[str, str]) 
         "counts": {
             sev: sum(f.severity == sev for f in findings) for sev in ("error", "warning", "info")
         },
-        "ignored": ignored,
+        "left_out": ignored,
     }
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode("utf-8") + "\n"
 
@@ -71,9 +71,9 @@ def as_sarif(findings: Sequence[Finding], version: str, lang: Lang) -> str:
     rules = [
         {
             "id": code,
-            "name": say("lint", f"title.{code}", "en"),
+            "name": NAMES[code],
             "shortDescription": {"text": say("lint", f"title.{code}", lang)},
-            "helpUri": f"{_DOCS}#{code.lower()}",
+            "helpUri": f"{_DOCS}#{code.lower()}-{NAMES[code]}",
             "defaultConfiguration": {"level": _SARIF_LEVEL[severity]},
         }
         for code, severity in CODES.items()
