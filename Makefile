@@ -59,11 +59,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2
 
-# Every shipped rule set's own tests, at full coverage of what it defines.
+# Every shipped rule set's own tests, at full coverage of what it defines, and its lint:
+# clean, with the findings it accepts listed under `lint: ignore:` with their reasons.
 ruletests: $(STAMP)
 	@for d in rules/*/; do \
 		echo "labrecog test $$d"; \
 		$(BIN)/labrecog test "$$d" --coverage --fail-under 100 || exit 1; \
+		echo "labrecog lint $$d -q"; \
+		$(BIN)/labrecog lint "$$d" -q || exit 1; \
 	done
 
 # The documentation site (mkdocs.yml) into site/; --strict: any warning (a page left out

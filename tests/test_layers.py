@@ -29,6 +29,7 @@ LAYERS = (
     "batch",
     "authoring",
     "testing",
+    "lint",
     "server",
     "cli",
     "__main__",

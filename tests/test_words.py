@@ -12,7 +12,7 @@ def test_every_language_table_has_every_key() -> None:
     assert keys["en"] == keys["zh"]
     assert {k.split(":", 1)[0] for k in keys["en"]} == {
         "reason", "card", "discovery", "explain", "patient", "punct", "status", "setting",
-        "report", "test", "source", "input", "audit", "init",
+        "report", "test", "source", "input", "audit", "init", "lint",
     }  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from labrecog.cli.diff import diff
 from labrecog.cli.evaluate import evaluate
 from labrecog.cli.explain import explain
 from labrecog.cli.init import init
+from labrecog.cli.lint import lint
 from labrecog.cli.report import report
 from labrecog.cli.schema import schema
 from labrecog.cli.serve import serve
@@ -28,6 +29,7 @@ def main() -> None:
 main.add_command(evaluate)
 main.add_command(validate)
 main.add_command(init)
+main.add_command(lint)
 main.add_command(explain)
 main.add_command(report)
 main.add_command(schema)

@@ -23,6 +23,7 @@ from labrecog.batch.io import numbered_lines, open_input
 from labrecog.batch.records import evaluate_line
 from labrecog.cli.common import EXIT_RULES, StdoutConsole, load_engine, stdout_may_close
 from labrecog.engine import Engine
+from labrecog.lint import finding_record, lint_delta
 
 __all__ = ["diff"]
 
@@ -47,10 +48,13 @@ _PIPE_WIDTH = 120  # rich assumes 80 columns off a terminal: too narrow for the 
     help="Changed cases shown with both explanations.",
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), help="Language of reason messages.")
+@click.option("--lint", "with_lint", is_flag=True,
+              help="Also show which lint findings the change adds and removes.")  # fmt: skip
 @stdout_may_close
 def diff(
-    cases: str, old_dir: str, new_dir: str, as_json: bool, sample_size: int, lang: str | None
-) -> None:
+    cases: str, old_dir: str, new_dir: str, as_json: bool, sample_size: int, lang: str | None,
+    with_lint: bool,
+) -> None:  # fmt: skip
     """Evaluate CASES (JSONL; '-' for stdin; gzip recognised) under the --old and the --new
     rule set and report what changed: item statuses by test and by old→new status, total
     saving, lines that became or stopped being errors, and a sample of changed cases.
@@ -75,6 +79,10 @@ def diff(
         click.echo(f"labrecog: cannot read {cases}: {exc}", err=True)
         sys.exit(EXIT_RULES)
     data = result.as_dict()
+    if with_lint:
+        added, removed = lint_delta(old_dir, new_dir, "zh" if lang == "zh" else "en")
+        data["lint"] = {"added": [finding_record(f) for f in added],
+                        "removed": [finding_record(f) for f in removed]}  # fmt: skip
     if as_json:
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8"))
         return
@@ -83,6 +91,8 @@ def diff(
         file=sys.stdout, highlight=False, width=_PIPE_WIDTH if piped else max(100, _columns())
     )
     _print(console, data)
+    if with_lint:
+        _print_lint(console, data["lint"])
 
 
 def _columns() -> int:
@@ -202,3 +212,13 @@ def _error_text(error: dict[str, Any] | None) -> str:
         return "—"
     path = f" at {error['path']}" if error.get("path") else ""
     return f"{error.get('code')}{path}: {error.get('message', '')}"
+
+
+def _print_lint(console: Console, delta: dict[str, list[dict[str, Any]]]) -> None:
+    """Lint findings the change adds (+) and removes (−), as ``labrecog lint`` writes them."""
+    console.print()
+    console.print(f"Lint: {len(delta['added'])} added, {len(delta['removed'])} removed")
+    for sign, key in (("+", "added"), ("-", "removed")):
+        for f in delta[key]:
+            console.print(f"{sign} {f['file']}:{f['line']}:{f['col']}: {f['severity']} "
+                          f"{f['code']}: {f['message']}", markup=False, soft_wrap=True)  # fmt: skip

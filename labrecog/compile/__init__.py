@@ -7,6 +7,7 @@ from labrecog.compile._compiled import (
     CPanel,
     CRange,
     CTest,
+    Override,
     Policy,
 )
 from labrecog.compile._compiler import compile_rules
@@ -18,6 +19,7 @@ __all__ = [
     "CRange",
     "CTest",
     "CompiledRules",
+    "Override",
     "Policy",
     "compile_rules",
 ]

@@ -107,6 +107,10 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
     for i, cond in enumerate(rules.conditions):
         check_layer_delta(cond.set.delta, ("conditions", i, "set"), problems.add)
     categories = {name: _override(cat) for name, cat in rules.categories.items()}
+    for name in rules.policy.max_age_cap:
+        if name != "*" and name not in categories:
+            hint = did_you_mean(name, categories)
+            problems.add(("policy", "max_age_cap", name), f"unknown category '{name}'{hint}")
     test_codes = {t.code for t in rules.tests}
     panel_codes = {p.code for p in rules.panels}
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from labrecog._errors import RulesetError, RulesetProblem
 from labrecog.load._schema import RuleFile
+from labrecog.load._schema_lint import DIGEST_FREE_KEYS
 from labrecog.load._yaml_source import MAX_BYTES, Position, SourceMap, YamlProblem, load_yaml
 
 __all__ = ["LoadedRuleset", "load_ruleset", "problem_at", "rule_files"]
@@ -271,5 +272,6 @@ def _json_default(value: Any) -> Any:
 
 def _digest(merged: dict[str, Any]) -> str:
     """Over canonical content: comments, key order and file split do not change it."""
-    blob = orjson.dumps(merged, option=orjson.OPT_SORT_KEYS, default=_json_default)
+    content = {k: v for k, v in merged.items() if k not in DIGEST_FREE_KEYS}
+    blob = orjson.dumps(content, option=orjson.OPT_SORT_KEYS, default=_json_default)
     return "sha256:" + hashlib.sha256(blob).hexdigest()

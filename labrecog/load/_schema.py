@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
 from labrecog.load._currency import Currency
+from labrecog.load._schema_lint import LintSettings, RulePolicy
 from labrecog.load._schema_tests import (
     AgeBand,
     Category,
@@ -333,4 +334,10 @@ class RuleFile(RuleModel):
     )
     conditions: tuple[Condition, ...] = Field(
         default=(), description="conditional rules, applied in file order (a later match wins)"
+    )
+    policy: RulePolicy = Field(
+        default=RulePolicy(), description="limits the rule set keeps, checked by lint"
+    )
+    lint: LintSettings = Field(
+        default=LintSettings(), description="lint findings accepted, each with its reason"
     )

@@ -10,6 +10,7 @@ back to English.
 from __future__ import annotations
 
 from labrecog.words._audit import AUDIT
+from labrecog.words._lint import LINT
 from labrecog.words._reasons import MESSAGES
 from labrecog.words._tables import (
     CARD_TOPIC,
@@ -39,6 +40,7 @@ _FAMILIES: dict[str, dict[str, tuple[str, str]]] = {
     "input": INPUT,
     "audit": AUDIT,  # labrecog audit (issue 12)
     "init": INIT,  # labrecog init (issue 14)
+    "lint": LINT,  # labrecog lint (issue 15)
 }
 
 
