@@ -389,3 +389,21 @@ def test_the_shipped_rule_sets_are_lint_clean_with_their_justified_ignores() -> 
         result = runner.invoke(main, ["lint", str(DEMO.parent / name), "-q"])
         assert result.exit_code == 0, (name, result.output)
         assert result.output.startswith("no findings"), result.output
+
+
+def test_cn_reference_caps_catch_a_local_edit_that_lengthens_a_hubei_period(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "cn"
+    shutil.copytree(DEMO.parent / "cn-reference", rules)
+    text = (rules / "ruleset.yaml").read_text(encoding="utf-8")
+    edited = text.replace(
+        'max_age: {value: 7d, source: "Hubei list (鄂卫通〔2023〕56号): K, Na, Cl, Ca, Mg 7 d"}',
+        "max_age: {value: 14d, source: local committee}",
+        1,
+    )
+    assert edited != text
+    (rules / "ruleset.yaml").write_text(edited, encoding="utf-8")
+    [found] = codes(lint_path(rules), "P001")
+    assert "category 'electrolytes' sets max_age 14d" in found.message
+    assert "cap 7d of category 'electrolytes'" in found.message
