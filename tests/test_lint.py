@@ -48,6 +48,19 @@ conditions:
     set: {max_age: 2d}
 """
 
+# Two conditions that both apply to an inpatient on insulin, with different windows for GLU
+OVERLAPPING = """
+conditions:
+  - id: inpatient-glucose
+    when: {setting: inpatient}
+    tests: [GLU]
+    set: {max_age: 2d}
+  - id: insulin
+    when: {flags: [on_insulin]}
+    tests: [GLU]
+    set: {max_age: 3d}
+"""
+
 
 # --------------------------------------------------------------------------- C001
 
@@ -224,17 +237,7 @@ def test_p007_codes_of_two_tests_that_differ_only_in_case_or_separators(tmp_path
 
 
 def test_cli_text_json_sarif_select_ignore_and_exit_codes(tmp_path: Path) -> None:
-    rules = demo_with(tmp_path, conditions="""
-conditions:
-  - id: inpatient-glucose
-    when: {setting: inpatient}
-    tests: [GLU]
-    set: {max_age: 2d}
-  - id: insulin
-    when: {flags: [on_insulin]}
-    tests: [GLU]
-    set: {max_age: 3d}
-""")  # fmt: skip
+    rules = demo_with(tmp_path, conditions=OVERLAPPING)
     runner = CliRunner()
     text = runner.invoke(main, ["lint", str(rules), "--select", "C"])
     assert text.exit_code == 1, text.output
@@ -349,17 +352,7 @@ def test_diff_lint_shows_the_findings_a_change_adds_and_removes(tmp_path: Path) 
 
 
 def test_a_rule_set_ignores_one_finding_by_its_subject_with_a_reason(tmp_path: Path) -> None:
-    conditions = """
-conditions:
-  - id: inpatient-glucose
-    when: {setting: inpatient}
-    tests: [GLU]
-    set: {max_age: 2d}
-  - id: insulin
-    when: {flags: [on_insulin]}
-    tests: [GLU]
-    set: {max_age: 3d}
-"""
+    conditions = OVERLAPPING
     why = (
         "lint:\n  ignore:\n"
         "    'C003 inpatient-glucose insulin': insulin dosing governs, on purpose\n"

@@ -23,29 +23,21 @@ import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from labrecog import REASON_CODES, Case, Decision, Engine, InputError, Reason
+from labrecog.model import ResultStatus
 from tests.builders import DELETE, DEMO, ORDERED_AT, case, demo_engine, item, prior
 
 ENGINE = demo_engine()
 RULES = ENGINE.rules
 ORDERED = datetime.fromisoformat(ORDERED_AT)
 USABLE = frozenset({"final", "amended", "corrected"})
-STATUSES = (
-    "registered",
-    "preliminary",
-    "final",
-    "amended",
-    "corrected",
-    "cancelled",
-    "entered-in-error",
-    "unknown",
-)
+STATUSES = get_args(ResultStatus)  # every status the case model accepts
 UNITS = (
     "mmol/L",
     "mg/dL",
