@@ -336,6 +336,17 @@ def test_unknown_timezone(tmp_path: Path) -> None:
     assert problem.message == "unknown time zone 'Mars/Olympus'"
 
 
+@pytest.mark.parametrize("zone", ["Asia", "America/", "../../etc/passwd"])
+def test_a_timezone_naming_a_folder_of_the_zone_database_is_a_problem_not_a_crash(
+    tmp_path: Path, zone: str
+) -> None:
+    # ZoneInfo("Asia") raises IsADirectoryError, not ZoneInfoNotFoundError (found by
+    # hypothesis in test_rule_corruption.py)
+    text = BASE.replace("Asia/Shanghai", zone)
+    problem = only(tmp_path, text)
+    assert problem.message == f"unknown time zone '{zone}'"
+
+
 # --------------------------------------------------------------------------- YAML safety
 
 

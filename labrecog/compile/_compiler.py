@@ -97,7 +97,7 @@ def compile_rules(loaded: LoadedRuleset) -> CompiledRules:
     if rules.timezone is not None:
         try:
             timezone = ZoneInfo(rules.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a folder: OSError
             problems.add(("timezone",), f"unknown time zone '{rules.timezone}'")
 
     base = _override(rules.defaults).apply(_BUILTIN_DEFAULTS)
