@@ -84,6 +84,8 @@ bench: $(STAMP)
 		$(BIN)/python bench/bench_engine.py --cases examples/$$b.jsonl.gz --rules rules/$$b \
 			|| exit $$?; \
 	done
+	@echo; echo "bench_cli.py (labrecog evaluate against a parse-only pass, --jobs 2, memory)"
+	$(BIN)/python bench/bench_cli.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

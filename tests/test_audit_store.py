@@ -532,11 +532,15 @@ def _process_writer(db: str, writer: int, start: Any) -> None:
 
 
 @pytest.mark.skipif(
-    "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork to be cheap"
+    "forkserver" not in multiprocessing.get_all_start_methods(), reason="needs forkserver"
 )
 def test_50_processes_opening_a_fresh_file_at_once_lose_nothing(tmp_path: Path) -> None:
     db = tmp_path / "processes.sqlite3"
-    context = multiprocessing.get_context("fork")
+    # forkserver, not fork: the writers must not inherit this test process's threads and
+    # their locks (a live demo service may run in it, from another module on the same
+    # pytest-xdist worker); a fork taken while one of them holds a lock hangs the child.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # imported once in the server, not 50 times
     start = context.Barrier(WRITERS)
     workers = [
         context.Process(target=_process_writer, args=(str(db), w, start)) for w in range(WRITERS)

@@ -13,7 +13,7 @@ from labrecog.check._indicator import unit_reason
 from labrecog.compile import CRange, CTest, Policy
 from labrecog.model import PriorResult, Reason, make_reason
 from labrecog.units import UnitError
-from labrecog.words import patient_words
+from labrecog.words import Lang, patient_words
 
 __all__ = ["check_reference_range"]
 
@@ -62,28 +62,47 @@ def check_reference_range(
     low = None if given.low is None else factor * given.low + offset
     high = None if given.high is None else factor * given.high + offset
     limit = policy.tolerance * local.span + local.slack
-    for name, theirs, ours in (("lower", low, local.low), ("upper", high, local.high)):
-        if ours is None:
-            continue
-        if theirs is None:
-            bound_name = name if lang == "en" else ("下" if name == "lower" else "上")
-            out.append(
-                make_reason("reference_range_missing.bound", lang, result_id=rid, bound=bound_name)
-            )
+    # The lower bound first, then the upper; the first that is missing or off is reported.
+    ours = local.low
+    if ours is not None:
+        if low is None:
+            bound = "lower" if lang == "en" else "下"
+            out.append(make_reason(_NO_BOUND, lang, result_id=rid, bound=bound))
             return
-        if abs(theirs - ours) > limit:
-            out.append(
-                make_reason(
-                    "reference_range_incompatible",
-                    lang,
-                    result_id=rid,
-                    source=policy.tolerance_source or local.source,
-                    prior=_interval(low, high, test.unit),
-                    local=_interval(local.low, local.high, test.unit),
-                    tolerance=f"{policy.tolerance:.0%} × {local.span:.4g}",
-                )
-            )
+        if abs(low - ours) > limit:
+            out.append(_incompatible(rid, low, high, test, policy, local, lang))
             return
+    ours = local.high
+    if ours is not None:
+        if high is None:
+            bound = "upper" if lang == "en" else "上"
+            out.append(make_reason(_NO_BOUND, lang, result_id=rid, bound=bound))
+            return
+        if abs(high - ours) > limit:
+            out.append(_incompatible(rid, low, high, test, policy, local, lang))
+
+
+_NO_BOUND = "reference_range_missing.bound"
+
+
+def _incompatible(
+    rid: str,
+    low: float | None,
+    high: float | None,
+    test: CTest,
+    policy: Policy,
+    local: CRange,
+    lang: Lang,
+) -> Reason:
+    return make_reason(
+        "reference_range_incompatible",
+        lang,
+        result_id=rid,
+        source=policy.tolerance_source or local.source,
+        prior=_interval(low, high, test.unit),
+        local=_interval(local.low, local.high, test.unit),
+        tolerance=f"{policy.tolerance:.0%} × {local.span:.4g}",
+    )
 
 
 def _interval(low: float | None, high: float | None, unit: str) -> str:

@@ -173,6 +173,21 @@ class CTest:
     _local_ranges: dict[tuple[str | None, int | None], CRange | Literal[False] | None] = field(
         default_factory=dict
     )
+    # The check plan (decide/_item.py): which value checks can ever find something for
+    # this test, so a candidate is not handed to a check that has nothing to look at.
+    #: a reference-range check applies (numeric tests)
+    checks_range: bool = field(init=False, default=True, repr=False)
+    #: a critical limit is declared (numeric tests)
+    checks_critical: bool = field(init=False, default=True, repr=False)
+    #: abnormal texts are declared (qualitative tests)
+    checks_abnormal_text: bool = field(init=False, default=True, repr=False)
+
+    def __post_init__(self) -> None:
+        self.checks_range = not self.qualitative
+        self.checks_critical = not self.qualitative and (
+            self.critical_low is not None or self.critical_high is not None
+        )
+        self.checks_abnormal_text = self.qualitative and bool(self.abnormal_values)
 
     def convert(self, unit: str) -> Conversion | UnitError:
         """The conversion from a result's unit to this test's unit (memoised per spelling).
@@ -363,9 +378,24 @@ class CompiledRules:
         default_factory=dict, compare=False, repr=False
     )
 
+    # Whether check/_institution.py can find anything at all under this rule set: without
+    # a registry, level, region, mark or quality rule it has nothing to judge (the plan).
+    checks_institution: bool = field(init=False, default=True, compare=False, repr=False)
+
     def __post_init__(self) -> None:
         bounds = {b for c in self.conditions for b in (c.age_min, c.age_max) if b is not None}
         object.__setattr__(self, "age_bounds", tuple(sorted(bounds)))
+        rec = self.recognition
+        checks = bool(
+            self.institutions
+            or rec.min_level is not None
+            or rec.same_or_higher
+            or "*" not in rec.regions
+            or rec.mark_required
+            or rec.mark_scopes
+            or rec.quality_required
+        )
+        object.__setattr__(self, "checks_institution", checks)
 
     def resolve_result_code(self, code: str) -> tuple[str, ...]:
         """Catalogue codes a result's local code names: exact first, then patterns; both

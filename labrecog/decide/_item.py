@@ -7,6 +7,7 @@ from typing import Literal, NamedTuple
 
 from labrecog.check import (
     NOT_RESULTS,
+    USABLE_STATUSES,
     CaseFacts,
     Newer,
     check_authorization,
@@ -35,7 +36,7 @@ from labrecog.model import (
 )
 from labrecog.words import duration_text
 
-__all__ = ["TestOutcome", "assess_test"]
+__all__ = ["Authorised", "TestOutcome", "assess_test", "authorised"]
 
 
 class TestOutcome(NamedTuple):
@@ -57,15 +58,17 @@ def assess_test(
     unmapped: list[PriorResult] | None = None,
     trace: Trace | None = None,
     unreadable: list[UnreadableResult] | None = None,
+    authorization: Authorised | None = None,
 ) -> TestOutcome:
     """``candidates``: the shared results measuring ``test``; ``conflicts``: the ids of those
     whose identity is in doubt; ``unmapped``: results measuring no known test (see
     ``check.identity.Index``); ``unreadable``: results an adapter could not read that may
-    be of this test (``check._unreadable``)."""
+    be of this test (``check._unreadable``); ``authorization``: :func:`authorised` of the
+    case, when the caller asked it once for all its tests."""
     policy = facts.policy(test, item_flags)
     if trace is not None:
         trace.policies[(test.code, item_flags)] = policy
-    refused = check_authorization(facts)
+    refused, limited = authorization or authorised(facts)
     if refused is not None or not (
         policy.recognisable and policy.exception is None and facts.unhindered(item_flags)
     ):
@@ -75,9 +78,19 @@ def assess_test(
             return TestOutcome(test.code, False, None, blockers)
         if blockers:
             return _retest(test.code, blockers, unreadable, facts)
-    if limits_results(facts):
+    if limited:
         return _covered(test, policy, candidates, conflicts, facts, unmapped, trace, unreadable)
     return _assess(test, policy, candidates, conflicts, facts, unmapped, trace, unreadable)
+
+
+# The patient's authorisation, the same for every test of a case: why it does not hold
+# (None if it does), and whether it names the institutions or results it covers.
+Authorised = tuple[Reason | None, bool]
+
+
+def authorised(facts: CaseFacts) -> Authorised:
+    """What the authorisation checks say of the case: asked once per case, not per test."""
+    return check_authorization(facts), limits_results(facts)
 
 
 def _assess(
@@ -99,21 +112,24 @@ def _assess(
     ordered = sorted(candidates, key=freshness, reverse=True) if len(candidates) > 1 else candidates
     # The patient's interval, the same for every candidate (qualitative tests have none).
     local = None if test.qualitative else test.local_range(facts.sex, facts.age)
+    plan = _plan(test, policy, local, facts)
     reasons: list[Reason] = []
     used: PriorResult | None = None
     used_value: float | None = None
-    newer: list[Newer] = []  # rejected candidates fresher than the one in use
+    # rejected candidates fresher than the one in use, as (prior, value): made Newer only
+    # if a candidate is used (most rejected candidates are never looked at again)
+    newer: list[tuple[PriorResult, float | None]] = []
     rest = 0
     for i, prior in enumerate(ordered):
         if conflicts and prior.id in conflicts:
             # Not this test's result for sure: nothing else to check.
             reasons.append(_conflict(prior, conflicts[prior.id], facts))
             continue
-        value, passed = _checks(prior, test, policy, local, facts, reasons)
+        value, passed = _checks(prior, test, policy, local, facts, reasons, plan)
         if passed:
             used, used_value, rest = prior, value, i + 1
             break
-        newer.append(Newer(prior, value))
+        newer.append((prior, value))
     if used is None:
         if trace is not None:
             _trace(trace, test.code, conflicts, ordered, "rejected")
@@ -127,7 +143,11 @@ def _assess(
                 _trace(trace, test.code, conflicts, ordered[: rest - 1], "rejected")
                 trace.candidates.append(Candidate(test.code, used.id, "blocked"))
             return TestOutcome(test.code, False, None, (*blocked, *reasons))
-    found = newer_conflict(newer, used, used_value, test, policy, facts) if newer else None
+    found = (
+        newer_conflict([Newer(*n) for n in newer], used, used_value, test, policy, facts)
+        if newer
+        else None
+    )
     # One message for every eligible result the newer one overrides, as for superseded.
     overridden = None if found is None else make_reason(found.key, lang, **found.params).message
     if overridden is not None:
@@ -144,7 +164,7 @@ def _assess(
             if trace is not None:
                 trace.candidates.append(Candidate(test.code, prior.id, "identity_conflict"))
             continue
-        passed = _checks(prior, test, policy, local, facts, reasons)[1]
+        passed = _checks(prior, test, policy, local, facts, reasons, plan)[1]
         if trace is not None:
             verdict: Verdict = ("overridden" if found else "superseded") if passed else "rejected"
             trace.candidates.append(Candidate(test.code, prior.id, verdict))
@@ -242,6 +262,29 @@ def _trace(
         trace.candidates.append(Candidate(code, prior.id, fate))
 
 
+class _Plan(NamedTuple):
+    """The checks that can find something for one test in one case, known before its
+    first candidate: the test's compiled plan with the case's policy applied."""
+
+    ranges: bool
+    value_flags: bool
+    institution: bool
+
+
+def _plan(
+    test: CTest, policy: Policy, local: CRange | Literal[False] | None, facts: CaseFacts
+) -> _Plan:
+    """Each flag False only where the check could not append a reason for any candidate
+    (see check_value_flags, check_reference_range, check_institution)."""
+    if test.qualitative:
+        flags = test.checks_abnormal_text and policy.abnormal_prior == "reject"
+    else:
+        flags = (test.checks_critical and policy.critical_prior == "reject") or (
+            bool(local) and policy.abnormal_prior == "reject"
+        )
+    return _Plan(test.checks_range, flags, facts.rules.checks_institution)
+
+
 def _checks(
     prior: PriorResult,
     test: CTest,
@@ -249,17 +292,23 @@ def _checks(
     local: CRange | Literal[False] | None,
     facts: CaseFacts,
     reasons: list[Reason],
+    plan: _Plan,
 ) -> tuple[float | None, bool]:
     """Run every check on one candidate: its value in the test's unit (plausible or not)
-    and whether it passed them all. Each check appends its findings."""
+    and whether it passed them all. Each check appends its findings, in this order; the
+    plan leaves out the calls that could append nothing."""
     before = len(reasons)
-    check_status(prior, facts, reasons)
+    if prior.status not in USABLE_STATUSES:
+        check_status(prior, facts, reasons)
     check_time(prior, policy, facts, reasons)
     value = check_indicator(prior, test, facts, reasons)
-    usable = check_plausible(prior, test, value, facts, reasons)
-    check_reference_range(prior, test, policy, local, facts, reasons)
-    check_value_flags(prior, test, usable, policy, local, facts, reasons)
-    check_institution(prior, test, facts, reasons)
+    usable = None if value is None else check_plausible(prior, test, value, facts, reasons)
+    if plan.ranges:
+        check_reference_range(prior, test, policy, local, facts, reasons)
+    if plan.value_flags:
+        check_value_flags(prior, test, usable, policy, local, facts, reasons)
+    if plan.institution:
+        check_institution(prior, test, facts, reasons)
     return value, len(reasons) == before
 
 

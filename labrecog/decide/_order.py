@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from labrecog.check import CaseFacts, Index, index_priors, index_unreadable
 from labrecog.compile import CPanel
-from labrecog.decide._item import TestOutcome, assess_test
+from labrecog.decide._item import Authorised, TestOutcome, assess_test, authorised
 from labrecog.decide._trace import Trace
 from labrecog.model import (
     Decision,
@@ -40,6 +40,7 @@ class _Order:
         # Results an adapter could not read, by test; nothing to do (the usual case) if none.
         unreadable = facts.case.unreadable_results
         self.unreadable = index_unreadable(facts.rules, unreadable, wanted) if unreadable else {}
+        self.authorised: Authorised = authorised(facts)  # the same for every test
         self.outcomes: dict[tuple[str, frozenset[str]], TestOutcome] = {}
         self.credited: dict[str, str] = {}  # analyte or panel code -> ordered code credited
         self.quantum = facts.rules.quantum
@@ -60,6 +61,7 @@ class _Order:
                 unmapped,
                 self.trace,
                 self.unreadable.get(code) if self.unreadable else None,
+                self.authorised,
             )
             self.outcomes[key] = found
         return found

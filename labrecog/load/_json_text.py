@@ -17,7 +17,6 @@ speed (about the cost of the parse again). A quote written ``\\u0022`` comes bac
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -29,8 +28,10 @@ __all__ = ["big_integer", "duplicate_key", "loads_strict"]
 _ESCAPED_QUOTE = b"\\u0022"  # a quote orjson would write back as \" (one more quote)
 # orjson reads integers in [-2**63, 2**64 - 1] exactly and any other as a float, silently
 # (10**29 became 1.2345678901234568e+29 in ext, carried to the output). Every integer outside
-# has at least 19 digits: text without such a run of digits needs no second look.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# has at least 19 digits: text without such a run of digits needs no second look. The run is
+# looked for with every digit mapped to 0 (about 30 times faster than re's \d{19} search).
+_DIGITS_TO_0 = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_RUN = b"0" * 19
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
@@ -43,12 +44,14 @@ def loads_strict(raw: bytes | str) -> Any:
     if not isinstance(data, dict | list):
         return data
     text = raw.encode() if isinstance(raw, str) else raw
-    if _LONG_DIGITS.search(text) is not None:
+    if _LONG_RUN in text.translate(_DIGITS_TO_0):
         problem = big_integer(text)
         if problem is not None:
             raise InputError([problem])
     try:
-        same = _ESCAPED_QUOTE not in text and text.count(b'"') == orjson.dumps(data).count(b'"')
+        # No backslash (one byte, found at memchr speed): no escaped quote either.
+        plain = b"\\" not in text or _ESCAPED_QUOTE not in text
+        same = plain and text.count(b'"') == orjson.dumps(data).count(b'"')
     except orjson.JSONEncodeError:
         same = False
     if not same:

@@ -9,7 +9,7 @@ the rule set says which zone it is in (passed as validation context ``timezone``
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,9 +20,10 @@ from pydantic import (
     Field,
     Strict,
     ValidationInfo,
+    WithJsonSchema,
     WrapValidator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, TzInfo
 
 from labrecog.model._fielddoc import list_fields, schema_description
 
@@ -71,28 +72,103 @@ def _region(value: Any) -> Any:
     return value
 
 
-Region = Annotated[str, BeforeValidator(_region), Strict(), Field(pattern=r"^[0-9A-Za-z]{1,12}$")]
+# Strict() and the pattern inside: pydantic-core checks them in one step (in Rust), after
+# _region; outside, pydantic checks the pattern in Python (the same verdicts, slower). The
+# JSON Schema stays what it was (a string, a number accepted too is not said either).
+Region = Annotated[
+    Annotated[str, Strict(), Field(pattern=r"^[0-9A-Za-z]{1,12}$")],
+    BeforeValidator(_region),
+    WithJsonSchema({"type": "string"}),
+]
 
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 def _timestamp(value: Any, handler: Any, info: ValidationInfo) -> datetime:
+    if type(value) is str:  # the hot path: see _fast
+        base = _BASES.get(value[19:])
+        if base is not None and _CANONICAL(value) is not None:
+            fast = _fast(value, base, info)
+            if fast is not None:
+                return fast
     # A bare date or a number is not a point in time: pydantic would guess midnight or epoch.
     if not isinstance(value, datetime) and not (isinstance(value, str) and _TIMESTAMP.match(value)):
         raise PydanticCustomError(
             "timestamp_type", "expected an ISO 8601 date and time with a UTC offset"
         )
     parsed: datetime = handler(value)
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        tz: tzinfo | None = (info.context or {}).get("timezone")
-        if tz is None:
-            raise PydanticCustomError(
-                "timestamp_naive",
-                "timestamp has no UTC offset and the rule set declares no timezone",
-            )
-        parsed = _localise(parsed, tz)
+    zone = parsed.tzinfo
+    if isinstance(zone, TzInfo):  # a fixed offset pydantic read: never naive
+        return _in_range(_shared(parsed, zone, value))
+    if zone is None or parsed.utcoffset() is None:
+        parsed = _localise(parsed, _rule_set_zone(info))
     return _in_range(parsed)
+
+
+def _rule_set_zone(info: ValidationInfo) -> tzinfo:
+    tz: tzinfo | None = (info.context or {}).get("timezone")
+    if tz is None:
+        raise PydanticCustomError(
+            "timestamp_naive", "timestamp has no UTC offset and the rule set declares no timezone"
+        )
+    return tz
+
+
+# --- one tzinfo object per UTC offset (issue 21) ---------------------------------------
+# pydantic gives every parsed timestamp its own TzInfo. Two datetimes holding the same
+# tzinfo object compare and subtract field by field; otherwise each comparison asks both
+# for their offsets (about ten times slower). For a fixed offset both give the same answer,
+# so timestamps of equal offset share one TzInfo (the type, repr and output are pydantic's).
+_ZONES: dict[timedelta | None, TzInfo] = {}
+_MAX_ZONES = 4096  # timestamp text has whole-minute offsets under 24 h: 2,879 at most
+_EPOCH = datetime(2000, 1, 1)
+# "+08:00" (or "Z") -> midnight 2000-01-01 in the shared zone of that offset, filled from
+# the first such timestamp pydantic reads (at most one entry per offset pydantic accepts);
+# "" (no offset) -> the naive _EPOCH: the rule set's zone is attached by _localise.
+_BASES: dict[str, datetime] = {"": _EPOCH}
+_CANONICAL = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[+-][0-9]{2}:[0-9]{2}|Z)?"
+).fullmatch
+_fromiso = datetime.fromisoformat
+
+
+def _fast(value: str, base: datetime, info: ValidationInfo) -> datetime | None:
+    """``YYYY-MM-DDTHH:MM:SS`` and ``+hh:mm`` (or ``Z``) of an offset pydantic has read
+    before, or none, without pydantic: the wall-clock fields read by the standard library,
+    the shared zone attached by arithmetic. None for anything it does not accept plainly (an
+    impossible date, a year near the range's ends, no offset and no rule-set zone): that
+    takes pydantic's path, so verdicts and errors stay pydantic's."""
+    try:
+        naive = _fromiso(value[:19])
+    except ValueError:
+        return None
+    if not 1900 < naive.year < 8999:
+        return None
+    if base is _EPOCH:
+        tz: tzinfo | None = (info.context or {}).get("timezone")
+        return None if tz is None else _localise(naive, tz)
+    return base + (naive - _EPOCH)
+
+
+def _shared(parsed: datetime, tz: TzInfo, value: Any) -> datetime:
+    offset = parsed.utcoffset()
+    zone = _ZONES.get(offset)
+    if zone is None:
+        if len(_ZONES) >= _MAX_ZONES:  # only datetimes given as objects get past 2,879
+            return parsed
+        zone = _ZONES.setdefault(offset, tz)
+    if zone is not tz and type(parsed) is datetime and not parsed.fold:
+        parsed = datetime(
+            parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute, parsed.second,
+            parsed.microsecond, zone,
+        )  # fmt: skip
+    if isinstance(value, str) and len(value) > 19 and _CANONICAL(value) is not None:
+        _BASES.setdefault(value[19:], datetime(2000, 1, 1, tzinfo=zone))
+    return parsed
+
+
+# --- end of shared tzinfo ---------------------------------------------------------------
 
 
 # Instants the engine can compute with: near datetime.min/max the conversion to UTC, or an

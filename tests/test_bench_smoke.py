@@ -1,0 +1,95 @@
+"""The benchmarks run and print their rows (issue 21). Never timed: a figure is not checked,
+only that the scripts still work against the code, on a handful of cases."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+
+
+def run(*args: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_engine_bench_prints_the_rows_against_the_parse_floor(tmp_path: Path) -> None:
+    figures = tmp_path / "figures.json"
+    out = run(
+        str(BENCH / "bench_engine.py"),
+        *("--cases", "20", "--repeat", "2", "--legacy", "--json", str(figures)),
+        cwd=tmp_path,
+    )
+    for row in (
+        "(p) orjson.loads: the floor",
+        "(s) loads_strict",
+        "(d) bytes -> Decision (evaluate_json)",
+        "(o) bytes -> output line (CLI chunk)",
+        "(a) orjson.loads + validate_case",
+        "(b) orjson.loads + evaluate(dict)",
+        "(c) (b) + model_dump + orjson.dumps",
+        "ratio bytes -> Decision    / orjson.loads:",
+        "ratio bytes -> output line / orjson.loads:",
+        "(target <= 3.5:",
+        "20 cases decided",
+    ):
+        assert row in out, out
+    data = orjson.loads(figures.read_bytes())
+    assert set(data["ratios"]) == {"strict", "api", "cli", "validate", "evaluate", "cli_dict"}
+    assert len(data["timings"]["parse"]["seconds"]) == 2
+
+
+def test_engine_bench_reads_a_batch_file_with_its_target(tmp_path: Path) -> None:
+    lines = gzip.decompress((ROOT / "examples" / "uk-mri.jsonl.gz").read_bytes()).splitlines()
+    batch = tmp_path / "twenty.jsonl.gz"
+    batch.write_bytes(gzip.compress(b"\n".join(lines[:20]) + b"\n"))
+    out = run(
+        str(BENCH / "bench_engine.py"),
+        *("--cases", str(batch), "--rules", str(ROOT / "rules" / "uk-mri"), "--repeat", "1"),
+        cwd=tmp_path,
+    )
+    assert "20 cases from twenty.jsonl.gz" in out, out
+    assert "(target <= 6.0:" in out, out
+
+
+def test_cli_bench_prints_ratios_jobs_and_memory(tmp_path: Path) -> None:
+    out = run(
+        str(BENCH / "bench_cli.py"),
+        *("--cases", "20", "--memory-small", "10", "--memory-large", "20"),
+        cwd=tmp_path,
+    )
+    for row in (
+        "default             20",
+        "cn-reference        20",
+        "uk-mri              20",
+        "us-retest           20",
+        "evaluate / parse-only, default:",
+        "--jobs 2 speed-up vs --jobs 1:",
+        "peak memory, 10 cases, --jobs 1:",
+        "peak memory 20 / 10 cases:",
+    ):
+        assert row in out, out
+
+
+def test_identity_names_the_first_differing_line(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import identity
+    finally:
+        sys.path.remove(str(BENCH))
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_bytes(b'{"a":1}\n{"b":"waive"}\n')
+    new.write_bytes(b'{"a":1}\n{"b":"retest"}\n')
+    assert identity.sha(old) != identity.sha(new)
+    assert identity.first_difference(old, new).startswith("line 2, byte 6:")
+    new.write_bytes(b'{"a":1}\n')
+    assert identity.first_difference(old, new) == "line 2: old has 2 lines, new 1"
