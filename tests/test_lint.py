@@ -156,17 +156,8 @@ def test_c003_not_reported_for_refinements_disjoint_cases_or_equal_answers(
 ) -> None:
     found = lint_path(demo_with(tmp_path, conditions=CONDITIONS_CLEAN))
     assert codes(found, "C003") == [] and codes(found, "C002") == []
-    same = demo_with(tmp_path / "b", conditions="""
-conditions:
-  - id: inpatient-glucose
-    when: {setting: inpatient}
-    tests: [GLU]
-    set: {max_age: 2d}
-  - id: insulin
-    when: {flags: [on_insulin]}
-    tests: [GLU]
-    set: {max_age: 2d}
-""")  # fmt: skip
+    same_answer = OVERLAPPING.replace("max_age: 3d", "max_age: 2d")
+    same = demo_with(tmp_path / "b", conditions=same_answer)
     assert codes(lint_path(same), "C003") == []
 
 
