@@ -9,10 +9,10 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
-from labrecog.model import list_fields, schema_description
+from labrecog.model import DocumentedModel, list_fields
 
 __all__ = [
     "Alias",
@@ -75,17 +75,8 @@ def _sourced(value: Any) -> Any:
     return {"value": value}
 
 
-class RuleModel(BaseModel):
+class RuleModel(DocumentedModel):
     """Base of every rule-format model: unknown keys are errors, values are not coerced."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, json_schema_extra=schema_description
-    )
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        list_fields(cls)
 
 
 Text = Annotated[str, Strict(), Field(min_length=1)]

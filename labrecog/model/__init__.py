@@ -22,7 +22,7 @@ from labrecog.model._decision import (
     Status,
     WaivedComponent,
 )
-from labrecog.model._fielddoc import list_fields, schema_description
+from labrecog.model._fielddoc import DocumentedModel, list_fields, schema_description
 from labrecog.model._reasons import (
     make_reason,
     reason_with_message,
@@ -36,6 +36,7 @@ __all__ = [
     "Case",
     "Decision",
     "DecisionItem",
+    "DocumentedModel",
     "Institution",
     "OrderedItem",
     "PriorResult",

@@ -11,9 +11,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-__all__ = ["list_fields", "schema_description"]
+__all__ = ["DocumentedModel", "list_fields", "schema_description"]
 
 _OWN_DOC: dict[type[BaseModel], str] = {}
 
@@ -38,3 +38,17 @@ def schema_description(schema: dict[str, Any], cls: type[Any]) -> None:
         schema["description"] = own
     elif own is not None:
         schema.pop("description", None)
+
+
+class DocumentedModel(BaseModel):
+    """Base of the case and the rule-format models: unknown keys are errors, values are
+    frozen, NaN and infinities refused, and every subclass lists its fields in ``help()``."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, json_schema_extra=schema_description
+    )
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        list_fields(cls)

@@ -14,9 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     Strict,
     ValidationInfo,
@@ -25,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, TzInfo
 
-from labrecog.model._fielddoc import list_fields, schema_description
+from labrecog.model._fielddoc import DocumentedModel
 
 __all__ = [
     "CaseModel",
@@ -253,18 +251,9 @@ def completed_years(birth: date, on: date) -> int:
     return years
 
 
-class CaseModel(BaseModel):
+class CaseModel(DocumentedModel):
     """Base of every part of a case: unknown fields are input errors (anything extra
     belongs under ``ext``), values are never coerced, NaN and infinities are refused."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, json_schema_extra=schema_description
-    )
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        list_fields(cls)
 
     ext: Ext = Field(
         default=None,
