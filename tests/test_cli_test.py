@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ DEMO = Path(__file__).resolve().parent.parent / "rules" / "demo"
 def run(*args: str) -> tuple[int, list[str]]:
     result = CliRunner().invoke(main, ["test", *args])
     return result.exit_code, result.output.strip().splitlines()
-
-
-@pytest.fixture
-def copy(tmp_path: Path) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(DEMO, target)
-    return target
 
 
 def test_demo_tests_pass() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -28,13 +27,6 @@ _WRONG = (
 def run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["test", *args])
     return result.exit_code, result.output
-
-
-@pytest.fixture
-def copy(tmp_path: Path) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(DEMO, target)
-    return target
 
 
 @pytest.fixture

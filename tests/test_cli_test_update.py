@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -25,13 +24,6 @@ WRONG = (
 def run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["test", *args])
     return result.exit_code, result.output
-
-
-@pytest.fixture
-def copy(tmp_path: Path) -> Path:
-    target = tmp_path / "demo"
-    shutil.copytree(DEMO, target)
-    return target
 
 
 def test_update_writes_actual_next_to_each_file_and_leaves_tests_alone(copy: Path) -> None:
