@@ -43,11 +43,10 @@ def test_plan_decides_as_every_check_does(name: str) -> None:
 
 
 def test_plans_of_the_shipped_rule_sets() -> None:
-    """What the plan leaves out, per kind of test: range checks on qualitative tests, the
-    critical check where no limit is declared, the abnormal-text check without texts."""
+    """What the plan leaves out, per kind of test: the critical check where no limit is
+    declared, the abnormal-text check without texts."""
     rules = ENGINES["demo"].rules
     for test in rules.tests.values():
-        assert test.checks_range is not test.qualitative
         assert test.checks_critical == (
             not test.qualitative and (test.critical_low, test.critical_high) != (None, None)
         )

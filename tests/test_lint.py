@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from labrecog.cli import main
-from labrecog.lint import Finding, lint_path
+from labrecog.lint import Finding, lint_path, witness_applies
 
 DEMO = Path(__file__).resolve().parent.parent / "rules" / "demo"
 
@@ -391,3 +391,30 @@ def test_cn_reference_caps_catch_a_local_edit_that_lengthens_a_hubei_period(
     [found] = codes(lint_path(rules), "P001")
     assert "category 'electrolytes' sets max_age 14d" in found.message
     assert "cap 7d of category 'electrolytes'" in found.message
+
+
+def test_a_witness_that_does_not_reach_its_conditions_is_refused_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check behind every witness can fail: a wrong witness is an internal error."""
+    from labrecog import Engine
+    from labrecog._errors import InternalError
+    from labrecog.lint import _conditions
+
+    rules = demo_with(tmp_path, conditions=OVERLAPPING)
+    engine = Engine.from_path(rules)
+    good = {"setting": "inpatient", "flags": ["on_insulin"], "order": ["GLU"]}
+    assert witness_applies(engine, good, ("inpatient-glucose", "insulin"))
+    outpatient = {**good, "setting": "outpatient"}
+    assert not witness_applies(engine, outpatient, ("inpatient-glucose", "insulin"))
+    real = _conditions.overlap
+
+    def wrong(*args: object, **kwargs: object) -> object:
+        pair = real(*args, **kwargs)  # type: ignore[arg-type]
+        if pair is not None:
+            pair.witness["setting"] = "outpatient"
+        return pair
+
+    monkeypatch.setattr(_conditions, "overlap", wrong)
+    with pytest.raises(InternalError, match="C003"):
+        lint_path(rules)

@@ -175,15 +175,12 @@ class CTest:
     )
     # The check plan (decide/_item.py): which value checks can ever find something for
     # this test, so a candidate is not handed to a check that has nothing to look at.
-    #: a reference-range check applies (numeric tests)
-    checks_range: bool = field(init=False, default=True, repr=False)
     #: a critical limit is declared (numeric tests)
     checks_critical: bool = field(init=False, default=True, repr=False)
     #: abnormal texts are declared (qualitative tests)
     checks_abnormal_text: bool = field(init=False, default=True, repr=False)
 
     def __post_init__(self) -> None:
-        self.checks_range = not self.qualitative
         self.checks_critical = not self.qualitative and (
             self.critical_low is not None or self.critical_high is not None
         )

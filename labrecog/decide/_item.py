@@ -282,7 +282,7 @@ def _plan(
         flags = (test.checks_critical and policy.critical_prior == "reject") or (
             bool(local) and policy.abnormal_prior == "reject"
         )
-    return _Plan(test.checks_range, flags, facts.rules.checks_institution)
+    return _Plan(not test.qualitative, flags, facts.rules.checks_institution)
 
 
 def _checks(
