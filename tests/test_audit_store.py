@@ -497,9 +497,9 @@ def _counts(db: Path) -> tuple[int, int, int]:
     return cards, feedbacks, joined
 
 
-def test_50_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "threads.sqlite3"
-    store = SQLiteFeedbackStore(db)
+def _threads_write(store: Any) -> list[BaseException]:
+    """WRITERS threads write through one store at once; what they raised (the store is
+    closed after)."""
     start = threading.Barrier(WRITERS)
     errors: list[BaseException] = []
 
@@ -507,7 +507,7 @@ def test_50_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         try:
             start.wait()
             _write(store, writer)
-        except BaseException as exc:  # reported below, with the counts
+        except BaseException as exc:  # reported by the caller, with the counts
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]
@@ -516,8 +516,13 @@ def test_50_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     store.close()
+    return errors
+
+
+def test_50_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "threads.sqlite3"
+    assert _threads_write(SQLiteFeedbackStore(db)) == []
     sent = WRITERS * PER_WRITER
-    assert errors == []
     assert _counts(db) == (sent, sent, sent)
     print(f"\n50 threads: cards written {sent}/{sent}, feedback written {sent}/{sent}")
 
@@ -619,24 +624,7 @@ def test_postgresql_fresh_and_old_ddl_schemas_reach_head(pg_schema: tuple[str, A
 @needs_postgres
 def test_postgresql_50_threads_lose_nothing(pg_schema: tuple[str, Any]) -> None:
     url, psycopg = pg_schema
-    store = open_feedback_store(url)
-    start = threading.Barrier(WRITERS)
-    errors: list[BaseException] = []
-
-    def run(writer: int) -> None:
-        try:
-            start.wait()
-            _write(store, writer)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    store.close()
-    assert errors == []
+    assert _threads_write(open_feedback_store(url)) == []
     sent = WRITERS * PER_WRITER
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM cds_card").fetchone() == (sent,)
