@@ -57,6 +57,7 @@ from _workload import (
 )
 
 import labrecog
+import labrecog.engine as engine_module
 from labrecog import Engine, InputError
 from labrecog.load import loads_strict
 
@@ -112,6 +113,22 @@ def rows(engine: Engine, legacy: bool) -> list[tuple[str, str, Timed]]:
     def cli(chunk: Chunk) -> None:
         encode(chunk)
 
+    def models(chunk: Chunk) -> None:
+        # (d) with the msgspec fast path switched off: every case through the pydantic
+        # models, the path before it (engine._FAST is read on every call)
+        engine_module._FAST = False
+        try:
+            api(chunk)
+        finally:
+            engine_module._FAST = True
+
+    def fast(chunk: Chunk) -> None:
+        from labrecog.model import fast_case
+
+        tz = engine.rules.timezone
+        for _n, raw in chunk:
+            fast_case(loads_strict(raw), tz, plain=True)
+
     def valid(chunk: Chunk) -> None:
         for _n, raw in chunk:
             with contextlib.suppress(InputError):
@@ -132,8 +149,11 @@ def rows(engine: Engine, legacy: bool) -> list[tuple[str, str, Timed]]:
         ("strict", "(s) loads_strict (labrecog's parse)", strict),
         ("api", "(d) bytes -> Decision (evaluate_json)", api),
         ("cli", "(o) bytes -> output line (CLI chunk)", cli),
-        ("validate", "(a) orjson.loads + validate_case", valid),
+        ("validate", "(a) orjson.loads + validate_case (models)", valid),
     ]
+    if hasattr(engine_module, "_FAST"):  # a tree with the fast validation path
+        out.insert(3, ("models", "(m) (d) through the models only", models))
+        out.append(("fast", "(v) loads_strict + fast validation", fast))
     if legacy:
         out += [
             ("evaluate", "(b) orjson.loads + evaluate(dict)", old_evaluate),
@@ -144,6 +164,7 @@ def rows(engine: Engine, legacy: bool) -> list[tuple[str, str, Timed]]:
 
 def workload(engine: Engine, lines: list[bytes]) -> dict[str, Any]:
     """What the cases decide to: shows the benchmark exercises every path (and warms)."""
+    fast = _fast_share(engine, lines)
     statuses: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     errors = 0
@@ -166,7 +187,19 @@ def workload(engine: Engine, lines: list[bytes]) -> dict[str, Any]:
         "saving": round(saving, 2),
         "reasons": dict(reasons.most_common()),
         "reasons_missing": [c for c in labrecog.REASON_CODES if c not in reasons],
+        "fast_path": fast,
     }
+
+
+def _fast_share(engine: Engine, lines: list[bytes]) -> int | None:
+    """How many cases the msgspec fast path accepts (the rest go through the models),
+    or None in a tree without it."""
+    try:
+        from labrecog.model import fast_case
+    except ImportError:
+        return None
+    tz = engine.rules.timezone
+    return sum(fast_case(loads_strict(raw), tz, plain=True) is not None for raw in lines)
 
 
 def measure(
@@ -288,8 +321,15 @@ def report(figures: dict[str, Any]) -> str:
             f"ratio {name} / orjson.loads: {ratio[key]:5.2f}   (target <= {target:.1f}: {verdict})"
         )
     lines += [
-        f"informative: validation (a - p) {ratio['validate'] - 1:.2f}x the floor, "
-        f"deciding and the rest (d - a) {ratio['api'] - ratio['validate']:.2f}x",
+        (
+            f"informative: fast validation (v - p) {ratio['fast'] - 1:.2f}x the floor, "
+            f"deciding (d - v) {ratio['api'] - ratio['fast']:.2f}x; the models' validation "
+            f"(a - p) {ratio['validate'] - 1:.2f}x; the fast path saves (m - d) "
+            f"{ratio['models'] - ratio['api']:.2f}x"
+            if "fast" in ratio
+            else f"informative: validation (a - p) {ratio['validate'] - 1:.2f}x the floor, "
+            f"deciding and the rest (d - a) {ratio['api'] - ratio['validate']:.2f}x"
+        ),
         "",
         f"decisions: {w['cases'] - w['input_errors']:,} cases decided, "
         f"{w['input_errors']} input errors; {w['items']:,} items: "
@@ -297,6 +337,12 @@ def report(figures: dict[str, Any]) -> str:
             f"{s} {n:,} ({100 * n / max(w['items'], 1):.1f}%)" for s, n in w["status"].items()
         )
         + f"; saving {w['saving']:,.2f}",
+        (
+            f"fast validation path: {w['fast_path']:,} of {w['cases']:,} cases "
+            "(the rest through the models)"
+            if w.get("fast_path") is not None
+            else "fast validation path: not in this tree"
+        ),
         "top reasons: " + ", ".join(f"{code} {n:,}" for code, n in list(w["reasons"].items())[:10]),
         f"reason codes exercised: {len(w['reasons'])}/{len(labrecog.REASON_CODES)}"
         + (f" (not: {', '.join(w['reasons_missing'])})" if w["reasons_missing"] else ""),

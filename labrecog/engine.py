@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -14,10 +15,13 @@ from labrecog.check import CaseFacts
 from labrecog.compile import CompiledRules, compile_rules
 from labrecog.decide import Trace, decide_order
 from labrecog.load import did_you_mean, load_ruleset, loads_strict
-from labrecog.model import Case, Decision, RulesetRef
+from labrecog.model import Case, Decision, RulesetRef, fast_case
 from labrecog.words import Lang
 
 __all__ = ["Engine", "input_error"]
+
+# LABRECOG_FAST=0: every case through the pydantic models (the bench's "before", the tests)
+_FAST = os.environ.get("LABRECOG_FAST", "1") != "0"
 
 
 class Engine:
@@ -81,6 +85,10 @@ class Engine:
         ``trace``: an empty :class:`Trace` to fill with what was decided and how (matched
         conditions, policies, every candidate's fate); None costs nothing.
         """
+        if trace is None and type(case) is dict:
+            fast = self._fast(case, plain=False)
+            if fast is not None:
+                return decide_order(CaseFacts.of(self._rules, fast, lang or self._lang), None)
         valid = self.validate_case(case)
         return decide_order(CaseFacts.of(self._rules, valid, lang or self._lang), trace)
 
@@ -90,7 +98,33 @@ class Engine:
             data = loads_strict(raw)
         except orjson.JSONDecodeError as exc:
             raise InputError([InputProblem("", f"not valid JSON: {exc}")]) from None
-        return self.evaluate(data, lang=lang)
+        return self._evaluate_parsed(data, lang)
+
+    def _evaluate_parsed(self, data: Any, lang: Lang | None = None) -> Decision:
+        """``evaluate`` of what ``loads_strict`` returned: JSON types only, so the fast
+        path need not check that they are (the batch path may call this too)."""
+        if type(data) is dict:
+            fast = self._fast(data, plain=True)
+            if fast is not None:
+                return decide_order(CaseFacts.of(self._rules, fast, lang or self._lang), None)
+        valid = self.validate_case(data)
+        return decide_order(CaseFacts.of(self._rules, valid, lang or self._lang), None)
+
+    def _fast(self, data: dict[str, Any], *, plain: bool) -> Case | None:
+        """The case by model/_fast.py if it accepts it and knows every flag; else None,
+        and the models validate it (they word every error, this never does)."""
+        if not _FAST:
+            return None
+        found = fast_case(data, self._rules.timezone, plain=plain)
+        if found is None:
+            return None
+        known = self._rules.flags
+        if known.issuperset(found.context.flags) and all(
+            known.issuperset(item.flags) for item in found.tests if item.flags
+        ):
+            # The same attributes, equal values and types: all the checks read.
+            return cast(Case, found)
+        return None
 
     def _check_flags(self, case: Case) -> None:
         # An unknown flag could be a misspelt exception: refusing it is the safe answer.

@@ -45,7 +45,9 @@ def evaluate_line(
     try:
         data = parse_json_line(raw)
         check_size(data, limits or CaseLimits())
-        decision = engine.evaluate(data)
+        # what loads_strict returned (JSON types only): the engine's fast path need not
+        # check that they are, as evaluate(dict) must for a caller's objects
+        decision = engine._evaluate_parsed(data)
         return decision.model_dump(mode="json")
     except InputError as exc:
         return error_record(exc, line_no, engine.lang)

@@ -22,6 +22,7 @@ from labrecog.model._decision import (
     Status,
     WaivedComponent,
 )
+from labrecog.model._fast import fast_case
 from labrecog.model._fielddoc import DocumentedModel, list_fields, schema_description
 from labrecog.model._reasons import (
     make_reason,
@@ -51,6 +52,7 @@ __all__ = [
     "UnreadableResult",
     "WaivedComponent",
     "completed_years",
+    "fast_case",
     "list_fields",
     "make_reason",
     "reason_with_message",
