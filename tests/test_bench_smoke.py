@@ -37,6 +37,9 @@ def test_engine_bench_prints_the_rows_against_the_parse_floor(tmp_path: Path) ->
         "(a) orjson.loads + validate_case",
         "(b) orjson.loads + evaluate(dict)",
         "(c) (b) + model_dump + orjson.dumps",
+        "(m) (d) through the models only",
+        "(v) loads_strict + fast validation",
+        "fast validation path: 20 of 20 cases",
         "ratio bytes -> Decision    / orjson.loads:",
         "ratio bytes -> output line / orjson.loads:",
         "(target <= 3.5:",
@@ -44,7 +47,9 @@ def test_engine_bench_prints_the_rows_against_the_parse_floor(tmp_path: Path) ->
     ):
         assert row in out, out
     data = orjson.loads(figures.read_bytes())
-    assert set(data["ratios"]) == {"strict", "api", "cli", "validate", "evaluate", "cli_dict"}
+    assert set(data["ratios"]) == {
+        *("strict", "api", "cli", "validate", "evaluate", "cli_dict", "models", "fast")
+    }
     assert len(data["timings"]["parse"]["seconds"]) == 2
 
 

@@ -37,16 +37,18 @@ def check_institution(prior: PriorResult, test: CTest, facts: CaseFacts, out: li
     if memo is None:
         memo = facts.institution_memo = _memo(facts)
     inst = prior.institution
-    entry = facts.rules.institutions.get(inst.id)
+    iid = inst.id  # read once: a model's attribute read is not free
+    entry = facts.rules.institutions.get(iid)
     key: tuple[object, ...]
     if entry is None:
-        key = (inst.id, inst.level, inst.region, prior.mark, test.code)
+        key = (iid, inst.level, inst.region, prior.mark, test.code)
     else:
-        expired = entry.valid_until is not None and entry.valid_until < facts.order_date
+        until = entry.valid_until
+        expired = until is not None and until < facts.order_date
         if entry.level is not None and entry.region is not None:
-            key = (inst.id, prior.mark, test.code, expired)  # the registry decides
+            key = (iid, prior.mark, test.code, expired)  # the registry decides
         else:
-            key = (inst.id, inst.level, inst.region, prior.mark, test.code, expired)
+            key = (iid, inst.level, inst.region, prior.mark, test.code, expired)
     found = memo.get(key)
     if found is None:
         reasons = _findings(inst, prior.mark, test, facts)

@@ -29,23 +29,32 @@ def check_reference_range(
     """``local`` is ``test.local_range(facts.sex, facts.age)``, looked up once per test."""
     if test.qualitative:
         return
+    # Each attribute of the result is read once (a model's attribute read is not free):
+    # the result's id only when there is something to say about it.
     lang = facts.lang
-    rid = prior.id
     if not local:
         if policy.reference_range_required or test.ranges:
             who = patient_words(facts.sex, facts.age, lang)
-            out.append(make_reason("reference_range_missing.local", lang, result_id=rid, who=who))
+            out.append(
+                make_reason("reference_range_missing.local", lang, result_id=prior.id, who=who)
+            )
         return
     given = prior.reference_range
-    if given is None or (given.low is None and given.high is None):
+    given_low = None if given is None else given.low
+    given_high = None if given is None else given.high
+    if given is None or (given_low is None and given_high is None):
         if policy.reference_range_required:
-            out.append(make_reason("reference_range_missing", lang, result_id=rid))
+            out.append(make_reason("reference_range_missing", lang, result_id=prior.id))
         return
     unit = given.unit or prior.unit
     if unit is None:
         out.append(
             make_reason(
-                "unit_unknown.missing", lang, result_id=rid, name=test.name(lang), unit=test.unit
+                "unit_unknown.missing",
+                lang,
+                result_id=prior.id,
+                name=test.name(lang),
+                unit=test.unit,
             )
         )
         return
@@ -55,31 +64,31 @@ def check_reference_range(
         if isinstance(found, UnitError):
             if unit != prior.unit or prior.value is None:
                 # (the same unit on the value was already reported by the indicator check)
-                out.append(unit_reason(found, unit, test, facts, rid))
+                out.append(unit_reason(found, unit, test, facts, prior.id))
             return
         conv = found
     factor, offset = conv.factor, conv.offset
-    low = None if given.low is None else factor * given.low + offset
-    high = None if given.high is None else factor * given.high + offset
+    low = None if given_low is None else factor * given_low + offset
+    high = None if given_high is None else factor * given_high + offset
     limit = policy.tolerance * local.span + local.slack
     # The lower bound first, then the upper; the first that is missing or off is reported.
     ours = local.low
     if ours is not None:
         if low is None:
             bound = "lower" if lang == "en" else "下"
-            out.append(make_reason(_NO_BOUND, lang, result_id=rid, bound=bound))
+            out.append(make_reason(_NO_BOUND, lang, result_id=prior.id, bound=bound))
             return
         if abs(low - ours) > limit:
-            out.append(_incompatible(rid, low, high, test, policy, local, lang))
+            out.append(_incompatible(prior.id, low, high, test, policy, local, lang))
             return
     ours = local.high
     if ours is not None:
         if high is None:
             bound = "upper" if lang == "en" else "上"
-            out.append(make_reason(_NO_BOUND, lang, result_id=rid, bound=bound))
+            out.append(make_reason(_NO_BOUND, lang, result_id=prior.id, bound=bound))
             return
         if abs(high - ours) > limit:
-            out.append(_incompatible(rid, low, high, test, policy, local, lang))
+            out.append(_incompatible(prior.id, low, high, test, policy, local, lang))
 
 
 _NO_BOUND = "reference_range_missing.bound"

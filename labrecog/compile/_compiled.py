@@ -375,6 +375,12 @@ class CompiledRules:
         default_factory=dict, compare=False, repr=False
     )
 
+    # check/_identity.py's reading of a result's (code, LOINC): the same pair names the same
+    # test(s) in every case, so each pair is resolved once per rule set
+    identity_memo: dict[tuple[str | None, str | None], tuple[str, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
     # Whether check/_institution.py can find anything at all under this rule set: without
     # a registry, level, region, mark or quality rule it has nothing to judge (the plan).
     checks_institution: bool = field(init=False, default=True, compare=False, repr=False)

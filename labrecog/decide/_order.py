@@ -194,18 +194,18 @@ def decide_order(facts: CaseFacts, trace: Trace | None = None) -> Decision:
         for ordered in facts.case.tests:
             matched = facts.conditions(frozenset(ordered.flags))[0]
             trace.conditions.append(tuple(c.id for c in matched))
+    lines = facts.case.tests
+    codes = [rules.order_codes.get(ordered.code) for ordered in lines]  # resolved once
     wanted: set[str] = set()
-    for ordered in facts.case.tests:
-        code = rules.order_codes.get(ordered.code)
+    for code in codes:
         if code in rules.panels:
             wanted.update(rules.panels[code].components)
         elif code is not None:
             wanted.add(code)
     order = _Order(facts, frozenset(wanted), trace)
-    items: list[DecisionItem | None] = [None] * len(facts.case.tests)
+    items: list[DecisionItem | None] = [None] * len(lines)
     panels: list[tuple[int, OrderedItem, CPanel]] = []
-    for i, ordered in enumerate(facts.case.tests):
-        code = rules.order_codes.get(ordered.code)
+    for i, (ordered, code) in enumerate(zip(lines, codes, strict=True)):
         if code is None:
             reason = make_reason("unknown_test", facts.lang, code=ordered.code, ruleset=rules.id)
             items[i] = order.retest(ordered, (reason,))

@@ -30,6 +30,13 @@ _TABLE: dict[str, tuple[ReasonCode, dict[str, str]]] = {
     )
     for key in MESSAGES
 }
+# lang -> key -> (code, template): the language's template, or the English one where it
+# has none (an empty template too); a language without a table words in English.
+_BY_LANG: dict[str, dict[str, tuple[ReasonCode, str]]] = {
+    lang: {key: (code, texts.get(lang) or texts["en"]) for key, (code, texts) in _TABLE.items()}
+    for lang in LANGUAGES
+}
+_ENGLISH = _BY_LANG["en"]
 # One fields-set shared by every reason we build: all fields are always given, and frozen
 # models never add to it (model_copy copies it first).
 _FIELDS = set(Reason.model_fields)
@@ -74,9 +81,24 @@ def make_reason(
     **params: object,
 ) -> Reason:
     """The reason for message ``key``, its template filled in from ``params``."""
-    code, texts = _TABLE[key]
-    message = (texts.get(lang) or texts["en"]).format_map(params)
-    return reason_with_message(code, message, result_id, test, flag, source)
+    code, template = (_BY_LANG.get(lang) or _ENGLISH)[key]
+    # reason_with_message's body, inlined: this runs for most reasons of a decision
+    obj = _new(Reason)
+    set_values(
+        obj,
+        {
+            "code": code,
+            "message": template.format_map(params),
+            "result_id": result_id,
+            "test": test,
+            "flag": flag,
+            "source": source,
+        },
+    )
+    set_fields_set(obj, _FIELDS)
+    set_extra(obj, None)
+    set_private(obj, None)
+    return obj
 
 
 def with_test(reason: Reason, test: str) -> Reason:

@@ -78,9 +78,15 @@ class Duration(str):
 
     def __format__(self, spec: str) -> str:
         if spec == "zh":
-            sign = "-" if self.startswith("-") else ""
-            return sign + "".join(n + _ZH_UNITS[unit] for n, unit in _PART.findall(self))
+            return _zh_duration(self)
         return str.__format__(self, spec)
+
+
+@functools.lru_cache(maxsize=4096)
+def _zh_duration(text: str) -> str:
+    """Memoised by text: a rule set's limits are few, and each is worded in every case."""
+    sign = "-" if text.startswith("-") else ""
+    return sign + "".join(n + _ZH_UNITS[unit] for n, unit in _PART.findall(text))
 
 
 # --- end of durations in Chinese ------------------------------------------------------------
@@ -130,14 +136,17 @@ def format_duration(delta: timedelta) -> Duration:
     so "7d 1s" is never shown as "7d" beside a 7-day limit. ``{x:zh}``: ``8天2小时``."""
     seconds = int(delta.total_seconds())
     sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [
-        f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")) if n
-    ]
-    return Duration(sign + (" ".join(parts) or "0s"))
+    minutes, secs = divmod(abs(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    # each part with a trailing space, the last one cut off: no list, no join (hot path)
+    text = (
+        (f"{days}d " if days else "")
+        + (f"{hours}h " if hours else "")
+        + (f"{minutes}min " if minutes else "")
+        + (f"{secs}s " if secs else "")
+    )
+    return Duration(sign + text[:-1] if text else "0s")
 
 
 @functools.lru_cache(maxsize=4096)
