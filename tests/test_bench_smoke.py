@@ -39,6 +39,8 @@ def test_engine_bench_prints_the_rows_against_the_parse_floor(tmp_path: Path) ->
         "(c) (b) + model_dump + orjson.dumps",
         "(m) (d) through the models only",
         "(v) loads_strict + fast validation",
+        "(r) the Decision's objects alone",
+        "with no check run, (v) + (r) is",
         "fast validation path: 20 of 20 cases",
         "ratio bytes -> Decision    / orjson.loads:",
         "ratio bytes -> output line / orjson.loads:",
@@ -48,7 +50,7 @@ def test_engine_bench_prints_the_rows_against_the_parse_floor(tmp_path: Path) ->
         assert row in out, out
     data = orjson.loads(figures.read_bytes())
     assert set(data["ratios"]) == {
-        *("strict", "api", "cli", "validate", "evaluate", "cli_dict", "models", "fast")
+        *("strict", "api", "cli", "validate", "evaluate", "cli_dict", "models", "fast", "objects")
     }
     assert len(data["timings"]["parse"]["seconds"]) == 2
 

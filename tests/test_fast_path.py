@@ -33,7 +33,7 @@ from labrecog.model import _case, _fast, _values, fast_case
 from labrecog.testing.strategies import cases
 from tests.builders import case as demo_case
 from tests.builders import prior as demo_prior
-from tests.test_validation_speed_equivalence import HOSTILE, TIMESTAMP_TEXT
+from tests.test_validation_speed_equivalence import HOSTILE, TIMESTAMP_TEXT, json_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE_SETS = ("demo", "cn-reference", "uk-mri", "us-retest")
@@ -97,9 +97,13 @@ def _same(model: Any, fast: Any, at: str = "case") -> None:
 
 
 def _decide(engine: Engine, data: Any, fast: bool) -> Any:
+    """The decision's JSON, or the error, with the fast path on or off; bytes are read
+    by evaluate_json, anything else given to evaluate."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(labrecog.engine, "_FAST", fast)
         try:
+            if isinstance(data, bytes):
+                return engine.evaluate_json(data).model_dump_json()
             return engine.evaluate(data).model_dump_json()
         except InputError as exc:
             return ("error", str(exc), [(p.path, p.message) for p in exc.problems], exc.order_id)
@@ -151,19 +155,8 @@ ODD = st.one_of(
 )  # fmt: skip
 
 
-def _paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [at] if at else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out += _paths(value, (*at, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out += _paths(value, (*at, i))
-    return out
-
-
 def _mutate(case: Any, data: st.DataObject) -> None:
-    paths = _paths(case)
+    paths = json_paths(case)
     if not paths:
         return
     path = data.draw(st.sampled_from(paths))
@@ -387,15 +380,6 @@ ODD_BUT_VALID = [
 ]
 
 
-def _json_outcome(engine: Engine, text: bytes, fast: bool) -> Any:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(labrecog.engine, "_FAST", fast)
-        try:
-            return engine.evaluate_json(text).model_dump_json()
-        except InputError as exc:
-            return ("error", str(exc), exc.problems, exc.order_id)
-
-
 @pytest.mark.parametrize("bad", BAD)
 def test_a_refused_case_raises_the_same_input_error_as_before(bad: dict[str, Any]) -> None:
     engine = ENGINES["demo"]
@@ -404,7 +388,7 @@ def test_a_refused_case_raises_the_same_input_error_as_before(bad: dict[str, Any
     assert before[0] == "error"
     assert _decide(engine, bad, True) == before
     text = orjson.dumps(bad)  # NaN becomes null: valid, and decided alike
-    assert _json_outcome(engine, text, True) == _json_outcome(engine, text, False)
+    assert _decide(engine, text, True) == _decide(engine, text, False)
 
 
 @pytest.mark.parametrize("odd", ODD_BUT_VALID)

@@ -247,14 +247,15 @@ def _slow(data: Any) -> Any:
         return _validated(data)
 
 
-def _paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def json_paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a JSON value (keys and indexes), for mutation tests."""
     out = [at] if at else []
     if isinstance(node, dict):
         for key, value in node.items():
-            out += _paths(value, (*at, key))
+            out += json_paths(value, (*at, key))
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            out += _paths(value, (*at, i))
+            out += json_paths(value, (*at, i))
     return out
 
 
@@ -264,7 +265,7 @@ def test_cases_and_mutants_validate_as_without_the_fast_path(case: Any, data: An
     assert _validated(case) == _slow(case)
     for _ in range(3):
         mutant = copy.deepcopy(case)
-        paths = _paths(mutant)
+        paths = json_paths(mutant)
         path = data.draw(st.sampled_from(paths))
         parent = mutant
         for step in path[:-1]:

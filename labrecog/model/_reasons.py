@@ -82,23 +82,7 @@ def make_reason(
 ) -> Reason:
     """The reason for message ``key``, its template filled in from ``params``."""
     code, template = (_BY_LANG.get(lang) or _ENGLISH)[key]
-    # reason_with_message's body, inlined: this runs for most reasons of a decision
-    obj = _new(Reason)
-    set_values(
-        obj,
-        {
-            "code": code,
-            "message": template.format_map(params),
-            "result_id": result_id,
-            "test": test,
-            "flag": flag,
-            "source": source,
-        },
-    )
-    set_fields_set(obj, _FIELDS)
-    set_extra(obj, None)
-    set_private(obj, None)
-    return obj
+    return reason_with_message(code, template.format_map(params), result_id, test, flag, source)
 
 
 def with_test(reason: Reason, test: str) -> Reason:
