@@ -368,8 +368,12 @@ def test_garbage_only_raises_unit_error(source: str, target: str) -> None:
 
 @pytest.fixture
 def parse_counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Record every string handed to the UCUM parser or to pint, starting from cold caches."""
+    """Record every string handed to the UCUM parser or to pint, starting from cold caches
+    and without the outcomes recorded in units/_known.py (they would skip both)."""
     calls: list[str] = []
+    monkeypatch.setattr(units, "KNOWN_UNITS", frozenset())
+    monkeypatch.setattr(units, "KNOWN_CONVERSIONS", {})
+    monkeypatch.setattr(units, "KNOWN_REFUSALS", {})
 
     def counting(real: Callable[[str], Any]) -> Callable[[str], Any]:
         def wrapper(text: str) -> Any:

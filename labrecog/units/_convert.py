@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from lark import Token, Tree
 
 from labrecog._errors import UnitError, UnitErrorCode
+from labrecog.units._known import KNOWN_CONVERSIONS, KNOWN_REFUSALS, KNOWN_UNITS
 from labrecog.units._spellings import normalise_unit
 
 __all__ = ["IDENTITY", "Conversion", "Equation", "check_unit", "conversion"]
@@ -100,6 +101,9 @@ class _Malformed(Exception):
 
 _LOCK: Final = threading.RLock()
 _tools: tuple[Any, Any] | None = None
+# While units/_known.py is being made: the units and conversion keys asked for, and the
+# recorded outcomes are not used (see record_known).
+_RECORDED: tuple[set[str], set[tuple[str, str, float | None, str | None]]] | None = None
 
 
 def _ucum_tools() -> tuple[Any, Any]:
@@ -241,7 +245,12 @@ def check_unit(unit: str) -> None:
     """
     if not isinstance(unit, str):
         raise UnitError("unit_unknown", f"unit {unit!r} is not text")
-    parsed = _parse(normalise_unit(unit))
+    text = normalise_unit(unit)
+    if _RECORDED is not None:
+        _RECORDED[0].add(text)
+    elif text in KNOWN_UNITS:
+        return  # pint's verdict, recorded (units/_known.py)
+    parsed = _parse(text)
     if isinstance(parsed, _Refusal):
         raise parsed.error()
 
@@ -271,6 +280,16 @@ def _conversion(
     source: str, target: str, molar_mass: float | None, equation: str | None
 ) -> Conversion | _Refusal:
     """Memoised outcome, refusals included, so a bad pair is not re-parsed each time."""
+    key = (source, target, molar_mass, equation)
+    if _RECORDED is not None:
+        _RECORDED[1].add(key)
+    else:
+        known = KNOWN_CONVERSIONS.get(key)  # pint's outcomes, recorded (units/_known.py)
+        if known is not None:
+            return Conversion(*known)
+        refused = KNOWN_REFUSALS.get(key)
+        if refused is not None:
+            return _Refusal(*refused)
     src, tgt = _parse(source), _parse(target)
     if isinstance(src, _Refusal):
         return src
