@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from _workload import machine
 from bench_server import EXAMPLE, ROOT, SERVICE, bodies, free_port, wait_healthy
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -201,7 +202,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--verify", type=int, default=2000, help="tokens verified in-process")
     args = parser.parse_args()
-    cpu = platform.processor() or platform.machine()
+    cpu = machine()["cpu"]
     print(f"machine      {cpu}, Python {platform.python_version()}")
     for alg, (p50, p99, mean) in verify_alone(args.verify).items():
         print(f"verify {alg}  p50 {p50:7.1f} µs   p99 {p99:7.1f} µs   mean {mean:7.1f} µs")

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from labrecog.cli import main
+from tests.test_cli_test_report import WRONG_EXPECTATION
 
 DEMO = Path(__file__).resolve().parent.parent / "rules" / "demo"
 
@@ -26,16 +27,7 @@ def test_demo_tests_pass() -> None:
 
 def test_wrong_expectation_fails_with_location_and_difference(copy: Path) -> None:
     path = copy / "tests" / "zz_wrong.yaml"
-    path.write_text(
-        "- name: ok\n"
-        "  case: {order: [GLU], priors: [{code: GLU}]}\n"
-        "  expect: {GLU: {status: waive}}\n"
-        "- name: wrong\n"
-        "  case: {order: [GLU], priors: [{code: GLU, age: 8d}]}\n"
-        "  expect:\n"
-        "    GLU: {status: waive}\n",
-        encoding="utf-8",
-    )
+    path.write_text(WRONG_EXPECTATION, encoding="utf-8")
     code, lines = run(str(copy), "-k", "wrong")
     assert code == 1
     assert lines[0].startswith(f"{path}:7: test wrong: GLU: expected status waive, got retest")

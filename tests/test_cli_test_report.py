@@ -13,7 +13,8 @@ from labrecog.cli import main
 
 DEMO = Path(__file__).resolve().parent.parent / "rules" / "demo"
 
-_WRONG = (
+# One passing and one failing test: the suite every report format is shown on.
+WRONG_EXPECTATION = (
     "- name: ok\n"
     "  case: {order: [GLU], priors: [{code: GLU}]}\n"
     "  expect: {GLU: {status: waive}}\n"
@@ -78,7 +79,7 @@ def test_a_yaml_syntax_error_and_a_bad_test_in_other_files_are_both_reported(cop
 
 def test_verbose_lists_every_test_with_its_outcome(copy: Path) -> None:
     path = copy / "tests" / "zz_wrong.yaml"
-    path.write_text(_WRONG, encoding="utf-8")
+    path.write_text(WRONG_EXPECTATION, encoding="utf-8")
     code, out = run(str(copy), "-v", "-k", "o")
     assert code == 1
     lines = out.strip().splitlines()
@@ -95,14 +96,14 @@ def test_verbose_lists_every_test_with_its_outcome(copy: Path) -> None:
 
 def test_verbose_in_chinese(copy: Path) -> None:
     path = copy / "tests" / "zz_wrong.yaml"
-    path.write_text(_WRONG, encoding="utf-8")
+    path.write_text(WRONG_EXPECTATION, encoding="utf-8")
     _, out = run(str(copy), "-v", "-k", "wrong", "--lang", "zh")
     assert f"{path}:4: wrong 失败" in out.splitlines()
 
 
 def test_json_report(copy: Path) -> None:
     path = copy / "tests" / "zz_wrong.yaml"
-    path.write_text(_WRONG, encoding="utf-8")
+    path.write_text(WRONG_EXPECTATION, encoding="utf-8")
     code, out = run(str(copy), "--format", "json", "--coverage")
     assert code == 1
     doc = json.loads(out)
@@ -150,7 +151,7 @@ def test_json_report_carries_invalid_test_files(broken: Path) -> None:
 
 def test_junit_report(copy: Path) -> None:
     path = copy / "tests" / "zz_wrong.yaml"
-    path.write_text(_WRONG, encoding="utf-8")
+    path.write_text(WRONG_EXPECTATION, encoding="utf-8")
     code, out = run(str(copy), "--format", "junit")
     assert code == 1
     root = ET.fromstring(out)

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from labrecog.authoring.runner import find_test_files, load_tests, run_tests
 from labrecog.cli import main
 from labrecog.engine import Engine
+from tests.test_cli_test_report import run
 
 DEMO = Path(__file__).resolve().parent.parent / "rules" / "demo"
 
@@ -19,11 +20,6 @@ WRONG = (
     "  case: {order: [GLU, GLU], priors: [{code: GLU, age: 8d}]}\n"
     "  expect: {GLU: {status: waive}}\n"
 )
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["test", *args])
-    return result.exit_code, result.output
 
 
 def test_update_writes_actual_next_to_each_file_and_leaves_tests_alone(copy: Path) -> None:

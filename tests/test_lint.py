@@ -131,17 +131,11 @@ conditions:
 
 
 def test_c003_partial_overlap_with_different_windows_has_a_witness(tmp_path: Path) -> None:
-    rules = demo_with(tmp_path, conditions="""
-conditions:
-  - id: inpatient-glucose
-    when: {setting: inpatient}
-    tests: [GLU]
-    set: {max_age: 2d}
-  - id: insulin
-    when: {flags: [on_insulin]}
-    tests: [GLU, HBA1C]
-    set: {max_age: 3d}
-""")  # fmt: skip
+    # the overlapping pair, the later condition also covering HbA1c
+    later = "tests: [GLU]\n    set: {max_age: 3d}"
+    wider = OVERLAPPING.replace(later, later.replace("[GLU]", "[GLU, HBA1C]"))
+    assert wider != OVERLAPPING
+    rules = demo_with(tmp_path, conditions=wider)
     [found] = codes(lint_path(rules), "C003")
     assert found.subject == ("inpatient-glucose", "insulin")
     assert found.line == 7  # reported at the later condition
