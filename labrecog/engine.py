@@ -85,12 +85,7 @@ class Engine:
         ``trace``: an empty :class:`Trace` to fill with what was decided and how (matched
         conditions, policies, every candidate's fate); None costs nothing.
         """
-        if trace is None and type(case) is dict:
-            fast = self._fast(case, plain=False)
-            if fast is not None:
-                return decide_order(CaseFacts.of(self._rules, fast, lang or self._lang), None)
-        valid = self.validate_case(case)
-        return decide_order(CaseFacts.of(self._rules, valid, lang or self._lang), trace)
+        return self._decide(case, lang, trace, plain=False)
 
     def evaluate_json(self, raw: bytes | str, *, lang: Lang | None = None) -> Decision:
         """Decide one case given as JSON text (UTF-8)."""
@@ -103,12 +98,16 @@ class Engine:
     def _evaluate_parsed(self, data: Any, lang: Lang | None = None) -> Decision:
         """``evaluate`` of what ``loads_strict`` returned: JSON types only, so the fast
         path need not check that they are (the batch path may call this too)."""
-        if type(data) is dict:
-            fast = self._fast(data, plain=True)
-            if fast is not None:
-                return decide_order(CaseFacts.of(self._rules, fast, lang or self._lang), None)
-        valid = self.validate_case(data)
-        return decide_order(CaseFacts.of(self._rules, valid, lang or self._lang), None)
+        return self._decide(data, lang, None, plain=True)
+
+    def _decide(
+        self, data: Any, lang: Lang | None, trace: Trace | None, *, plain: bool
+    ) -> Decision:
+        """A plain dict through the fast path when it accepts it (never with a trace);
+        anything else, and whatever it refuses, through the models."""
+        case = self._fast(data, plain=plain) if trace is None and type(data) is dict else None
+        valid = case if case is not None else self.validate_case(data)
+        return decide_order(CaseFacts.of(self._rules, valid, lang or self._lang), trace)
 
     def _fast(self, data: dict[str, Any], *, plain: bool) -> Case | None:
         """The case by model/_fast.py if it accepts it and knows every flag; else None,
@@ -118,21 +117,21 @@ class Engine:
         found = fast_case(data, self._rules.timezone, plain=plain)
         if found is None:
             return None
+        case = cast(Case, found)  # the same attributes, equal values and types: all the checks read
+        return case if self._flags_known(case) else None
+
+    def _flags_known(self, case: Case) -> bool:
+        """Every flag of the order and its items is one the rule set declares."""
         known = self._rules.flags
-        if known.issuperset(found.context.flags) and all(
-            known.issuperset(item.flags) for item in found.tests if item.flags
-        ):
-            # The same attributes, equal values and types: all the checks read.
-            return cast(Case, found)
-        return None
+        return known.issuperset(case.context.flags) and all(
+            known.issuperset(item.flags) for item in case.tests if item.flags
+        )
 
     def _check_flags(self, case: Case) -> None:
         # An unknown flag could be a misspelt exception: refusing it is the safe answer.
-        known = self._rules.flags
-        if known.issuperset(case.context.flags) and all(
-            known.issuperset(item.flags) for item in case.tests if item.flags
-        ):
+        if self._flags_known(case):
             return  # the common case: every flag known, or none given
+        known = self._rules.flags
         problems: list[InputProblem] = []
         for i, flag in enumerate(case.context.flags):
             if flag not in known:
