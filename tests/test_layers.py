@@ -30,6 +30,7 @@ LAYERS = (
     "authoring",
     "testing",
     "lint",
+    "dask",
     "server",
     "cli",
     "__main__",

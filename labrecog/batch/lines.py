@@ -37,11 +37,13 @@ class OverLongLine(bytes):
 
 
 def capped_lines(
-    stream: BinaryIO, max_bytes: int = DEFAULT_MAX_LINE_BYTES
+    stream: BinaryIO, max_bytes: int = DEFAULT_MAX_LINE_BYTES, first_line: int = 1
 ) -> Iterator[tuple[int, bytes]]:
     """Lines numbered from 1, as a text editor shows them, each at most ``max_bytes`` long
-    (not counting its newline); a longer one is an :class:`OverLongLine`."""
-    line_no = 0
+    (not counting its newline); a longer one is an :class:`OverLongLine`. ``first_line``:
+    the number of the line the stream is positioned at (a block of a file read on its own,
+    labrecog.dask); only line 1 may start with the BOM."""
+    line_no = first_line - 1
     while True:
         raw = stream.readline(max_bytes + 1)
         if not raw:

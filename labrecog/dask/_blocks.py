@@ -1,0 +1,141 @@
+"""Cutting input files into partitions that workers read on their own.
+
+A plain JSONL file is cut into byte ranges; a line belongs to the range its first byte lies
+in, so every line is read by exactly one partition however the cuts fall (a long line
+crossing a cut is read whole by the partition it starts in). Line numbers must match
+``labrecog evaluate`` on the whole file, so each range's lines are counted first (a cheap
+task per range) and a partition numbers its lines from the sum of the counts before it.
+A gzip file cannot be entered in the middle: it is one partition. A Parquet file is one
+partition per row group, numbered by its rows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from labrecog.batch.lines import DEFAULT_MAX_LINE_BYTES, capped_lines
+
+__all__ = ["DEFAULT_BLOCK_BYTES", "Part", "count_starts", "part_lines", "plan_parts"]
+
+#: 32 MiB: about 1,300 cases of the default bench workload, 6,500 of the generated batches;
+#: small enough to spread a file over many workers, large enough that a task is not
+#: dominated by the scheduler's few milliseconds per task.
+DEFAULT_BLOCK_BYTES = 32 * 2**20
+
+_READ = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+Kind = Literal["jsonl", "gzip", "parquet"]
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One partition: which input (by its index among the inputs), which piece of it."""
+
+    source: int
+    block: int
+    path: str
+    kind: Kind
+    start: int = 0  # jsonl: the byte range [start, end); parquet: the row group in start
+    end: int = 0
+
+    @property
+    def name(self) -> str:
+        """The part file's stem: the same for the same piece in every run (recomputed
+        partitions rewrite the same file, and a resumed run finds it)."""
+        return f"part-{self.source:05d}-{self.block:05d}"
+
+
+def input_kind(path: str) -> Kind:
+    """By the file's first bytes, never its name."""
+    with open(path, "rb") as raw:
+        head = raw.read(4)
+    if head[:2] == _GZIP_MAGIC:
+        return "gzip"
+    if head == b"PAR1":
+        return "parquet"
+    return "jsonl"
+
+
+def plan_parts(paths: list[str], block_bytes: int = DEFAULT_BLOCK_BYTES) -> list[Part]:
+    """Every input's partitions, in input order."""
+    parts: list[Part] = []
+    for source, path in enumerate(paths):
+        kind = input_kind(path)
+        if kind == "gzip":
+            parts.append(Part(source, 0, path, kind))
+        elif kind == "parquet":
+            from labrecog.batch.parquet import row_groups
+
+            groups = row_groups(path) or [(1, 0)]
+            parts.extend(Part(source, i, path, kind, i, i) for i in range(len(groups)))
+        else:
+            size = os.path.getsize(path)
+            cuts = list(range(0, size, block_bytes)) or [0]
+            parts.extend(
+                Part(source, i, path, kind, start, min(start + block_bytes, size))
+                for i, start in enumerate(cuts)
+            )
+    return parts
+
+
+def count_starts(part: Part) -> int:
+    """How many lines start in the part: what :func:`part_lines` yields for it (a gzip or
+    Parquet part is alone in its file and numbers from 1, so 0 is returned for it)."""
+    if part.kind != "jsonl":
+        return 0
+    size = os.path.getsize(part.path)
+    if part.start >= size:
+        return 0
+    # A line starts at 0 and after every newline that is not the file's last byte.
+    count = 1 if part.start == 0 else 0
+    lo, hi = max(part.start - 1, 0), min(part.end - 1, size - 1)
+    with open(part.path, "rb") as raw:
+        raw.seek(lo)
+        left = hi - lo
+        while left > 0:
+            data = raw.read(min(_READ, left))
+            if not data:
+                break
+            count += data.count(b"\n")
+            left -= len(data)
+    return count
+
+
+def part_lines(
+    part: Part, first_line: int, max_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[tuple[int, bytes]]:
+    """The part's lines, numbered as ``labrecog evaluate`` numbers them in the whole file."""
+    if part.kind == "parquet":
+        from labrecog.batch.parquet import parquet_lines
+
+        yield from parquet_lines(part.path, [part.start])
+        return
+    if part.kind == "gzip":
+        with gzip.open(part.path, "rb") as unzipped:
+            yield from capped_lines(unzipped, max_bytes)  # type: ignore[arg-type]
+        return
+    with open(part.path, "rb") as raw:
+        if part.start > 0:
+            raw.seek(part.start - 1)
+            if raw.read(1) != b"\n":  # mid-line: that line is the previous part's
+                _skip_line(raw)
+        if raw.tell() >= part.end:
+            return
+        for numbered in capped_lines(raw, max_bytes, first_line):
+            yield numbered
+            if raw.tell() >= part.end:
+                return
+
+
+def _skip_line(raw: object) -> None:
+    """Past the next newline, in bounded reads (the line may be longer than memory)."""
+    read = raw.readline  # type: ignore[attr-defined]
+    while True:
+        chunk = read(_READ)
+        if not chunk or chunk.endswith(b"\n"):
+            return

@@ -1,0 +1,314 @@
+"""``labrecog evaluate INPUTS... --dask``: many files, partitions on Dask workers, a folder out.
+
+The folder holds one part file per partition, a ``_run.json`` written first (what this run
+is: inputs, rule set, options), and a ``_manifest.json`` written last, only when every
+partition is done and every input line has its record. A folder without the manifest is
+an unfinished run: ``--resume`` finishes it (the parts already done are kept, checked by
+their digests), anything else is refused, so a run never mixes with another's parts.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import labrecog
+from labrecog.batch.summary import Summary
+from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, count_starts, plan_parts
+from labrecog.dask._task import PartOptions, PartStats, _replace_bytes, run_part, summary_json
+from labrecog.load import LoadedRuleset
+
+__all__ = ["DaskRunError", "FolderError", "RunResult", "evaluate_files", "open_client"]
+
+RUN_FILE = "_run.json"
+MANIFEST = "_manifest.json"
+MANIFEST_VERSION = 1
+
+
+class FolderError(ValueError):
+    """The output folder cannot take this run: a usage error, found before any work."""
+
+
+class DaskRunError(RuntimeError):
+    """Partitions failed (their workers died more often than Dask allows, or a bug): no
+    manifest is written; ``--resume`` re-runs only what is missing."""
+
+
+@dataclass
+class RunResult:
+    manifest: dict[str, Any]
+    summary: Summary
+    skipped: int = 0  # parts found done by --resume
+    failures: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def open_client(address: str, workers: int | None = None) -> Iterator[Any]:
+    """``local``: a LocalCluster of worker processes sized to the machine (one thread
+    each: deciding holds the GIL); otherwise the scheduler at ``address``."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if address == "local":
+        n = workers or os.cpu_count() or 1
+        with (
+            LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    with Client(address, timeout="30s") as client:
+        yield client
+
+
+def plan_identity(
+    inputs: list[str], rules: LoadedRuleset, options: PartOptions, block_bytes: int
+) -> dict[str, Any]:
+    """What makes two runs the same run: ``--resume`` continues only an identical one."""
+    files = []
+    for path in inputs:
+        st = os.stat(path)
+        files.append({"path": path, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return {
+        "labrecog": labrecog.__version__,
+        "inputs": files,
+        "rules": {"id": rules.rules.id, "version": rules.rules.version, "digest": rules.digest},
+        "format": options.fmt,
+        "lang": options.lang,
+        "max_case_pairs": options.limits.max_pairs,
+        "max_line_bytes": options.max_line_bytes,
+        "block_bytes": block_bytes,
+    }
+
+
+def prepare_folder(out_dir: Path, identity: dict[str, Any], resume: bool) -> dict[str, Any] | None:
+    """Create or check the folder; the finished manifest if ``--resume`` finds one."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FolderError(f"{out_dir} is not a folder")
+    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
+    if not entries:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _replace_bytes(out_dir / RUN_FILE, _dumps(identity))
+        return None
+    if not resume:
+        raise FolderError(
+            f"{out_dir} is not empty; give --resume to finish the run that wrote it, "
+            "or an empty or new folder"
+        )
+    run_file = out_dir / RUN_FILE
+    if not run_file.is_file():
+        raise FolderError(f"{out_dir} holds no {RUN_FILE}: not a labrecog run to resume")
+    before = orjson.loads(run_file.read_bytes())
+    if before != identity:
+        keys = identity.keys() | before.keys()
+        changed = sorted(k for k in keys if before.get(k) != identity.get(k))
+        raise FolderError(
+            f"{out_dir} holds another run ({', '.join(changed)} differ); --resume continues "
+            "only the same inputs, rule set and options"
+        )
+    manifest = out_dir / MANIFEST
+    return orjson.loads(manifest.read_bytes()) if manifest.is_file() else None
+
+
+def done_parts(out_dir: Path, parts: list[Part]) -> dict[str, PartStats]:
+    """Parts an earlier run finished: stats written and the part's bytes as recorded."""
+    from labrecog.dask._task import _sha256
+
+    found: dict[str, PartStats] = {}
+    for part in parts:
+        done = out_dir / f".{part.name}.done"
+        if not done.is_file():
+            continue
+        try:
+            stats = PartStats.from_json(orjson.loads(done.read_bytes()))
+            digest, _ = _sha256(out_dir / stats.file)
+        except (OSError, ValueError, KeyError):
+            continue
+        if digest == stats.sha256:
+            found[part.name] = stats
+    return found
+
+
+def _rules(rules: LoadedRuleset) -> LoadedRuleset:
+    return rules
+
+
+def prefix(*counts: int) -> list[int]:
+    """Lines before each block of a file: the running sum of the blocks' line counts."""
+    out, total = [], 0
+    for n in counts:
+        out.append(total)
+        total += n
+    return out
+
+
+def evaluate_files(
+    client: Any,
+    inputs: list[str],
+    rules: LoadedRuleset,
+    options: PartOptions,
+    *,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    resume: bool = False,
+    on_part: Callable[[PartStats], None] | None = None,
+) -> RunResult:
+    """Evaluate every line of ``inputs`` into ``options.out_dir``; see the module."""
+    began = time.perf_counter()
+    inputs = [os.path.abspath(p) for p in inputs]  # workers may start elsewhere
+    options = replace(options, out_dir=os.path.abspath(options.out_dir))
+    out_dir = Path(options.out_dir)
+    identity = plan_identity(inputs, rules, options, block_bytes)
+    finished = prepare_folder(out_dir, identity, resume)
+    if finished is not None:
+        summary = _summary_of(finished)
+        return RunResult(finished, summary, skipped=finished["partitions"])
+    parts = plan_parts(inputs, block_bytes)
+    ready = done_parts(out_dir, parts) if resume else {}
+    token = secrets.token_hex(4)
+    # A task whose result is the rule set, not scattered data: if the worker holding it
+    # dies, Dask computes it again from the graph (scattered data would be lost for good).
+    shipped = client.submit(_rules, rules, key=f"labrecog-rules-{token}")
+    futures = _submit(client, parts, ready, shipped, options, token)
+    stats = dict(ready)
+    failures: list[str] = []
+    from distributed import as_completed
+
+    for future in as_completed(futures):
+        name = futures[future]
+        try:
+            got: PartStats = future.result()
+        except Exception as exc:  # a worker died too often, or a bug: named, run unfinished
+            failures.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        stats[name] = got
+        if on_part is not None:
+            on_part(got)
+    _clean_temporaries(out_dir)
+    summary = Summary()
+    for got in stats.values():
+        summary.merge(got.summary)
+    if failures:
+        return RunResult({}, summary, len(ready), failures)
+    manifest = _manifest(inputs, parts, stats, identity, rules, client, began)
+    _replace_bytes(out_dir / MANIFEST, _dumps(manifest))
+    return RunResult(manifest, summary, len(ready))
+
+
+def _submit(
+    client: Any,
+    parts: list[Part],
+    ready: dict[str, PartStats],
+    shipped: Any,
+    options: PartOptions,
+    token: str,
+) -> dict[Any, str]:
+    """A line count per block, one running sum per file, then one task per part left.
+
+    Keys carry the run's ``token``: a part of this run is never confused with one of an
+    earlier run still known to a shared scheduler."""
+    by_source: dict[int, list[Part]] = {}
+    for part in parts:
+        by_source.setdefault(part.source, []).append(part)
+    futures: dict[Any, str] = {}
+    for source_parts in by_source.values():
+        counts = [
+            ready[p.name].lines if p.name in ready else client.submit(count_starts, p, pure=False)
+            for p in source_parts
+        ]
+        if source_parts[0].kind == "jsonl":
+            offsets = client.submit(prefix, *counts, pure=False)
+        else:
+            offsets = [0] * len(source_parts)
+        for part in source_parts:
+            if part.name in ready:
+                continue
+            key = f"labrecog-{part.name}-{token}"
+            future = client.submit(run_part, part, offsets, shipped, options, key=key)
+            futures[future] = part.name
+    return futures
+
+
+def _clean_temporaries(out_dir: Path) -> None:
+    """Temporary files of parts whose worker was killed while writing them."""
+    for path in out_dir.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
+def _manifest(
+    inputs: list[str],
+    parts: list[Part],
+    stats: dict[str, PartStats],
+    identity: dict[str, Any],
+    rules: LoadedRuleset,
+    client: Any,
+    began: float,
+) -> dict[str, Any]:
+    files: list[dict[str, Any]] = []
+    for source, path in enumerate(inputs):
+        own = [stats[p.name] for p in parts if p.source == source]
+        summary = Summary()
+        for got in own:
+            summary.merge(got.summary)
+        files.append(
+            {
+                "path": path,
+                "lines": sum(s.lines for s in own),
+                "records": sum(s.records for s in own),
+                "errors": sum(s.errors for s in own),
+                "parts": [s.file for s in own],
+                "summary": summary_json(summary),
+            }
+        )
+    total = Summary()
+    for got in stats.values():
+        total.merge(got.summary)
+    compiled = sorted(s.compile_seconds for s in stats.values() if s.compile_seconds is not None)
+    return {
+        "version": MANIFEST_VERSION,
+        "complete": all(f["lines"] == f["records"] for f in files),
+        "labrecog": labrecog.__version__,
+        "rules": identity["rules"],
+        "format": identity["format"],
+        "inputs": files,
+        "lines": sum(f["lines"] for f in files),
+        "records": sum(f["records"] for f in files),
+        "errors": sum(f["errors"] for f in files),
+        "partitions": len(parts),
+        "summary": summary_json(total),
+        "dask": {
+            "scheduler": client.scheduler.address if client.scheduler else None,
+            "workers": len(client.scheduler_info().get("workers", {})),
+            "engine_compiles": len(compiled),
+            "engine_compile_seconds_max": round(compiled[-1], 4) if compiled else None,
+            "shipped_rules_bytes": len(pickle.dumps(rules)),
+            "seconds": round(time.perf_counter() - began, 3),
+            "python": platform.python_version(),
+        },
+    }
+
+
+def _summary_of(manifest: dict[str, Any]) -> Summary:
+    from labrecog.dask._task import summary_from
+
+    return summary_from(manifest["summary"])
+
+
+def _dumps(data: dict[str, Any]) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"

@@ -1,0 +1,272 @@
+"""What a Dask worker does with one partition: evaluate its lines, write its part file.
+
+The Engine is compiled once per worker process from the rule set the client loaded (one
+scattered object, fetched once per worker; its digest checked), never from a folder the
+worker can see. A part is written under a temporary name and renamed when complete, then
+its stats are written beside it (``.NAME.done``): a part counts as done only once its
+stats exist, so a worker killed anywhere in between leaves a part that is simply made
+again, with the same bytes, by whichever worker Dask gives it to next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import orjson
+
+from labrecog.batch.formats import csv_header, encoder
+from labrecog.batch.records import CaseLimits, evaluate_line
+from labrecog.batch.summary import Summary
+from labrecog.compile import compile_rules
+from labrecog.dask._blocks import Part, part_lines
+from labrecog.engine import Engine
+from labrecog.load import LoadedRuleset
+from labrecog.words import Lang
+
+__all__ = ["PartOptions", "PartStats", "engine_for", "run_part", "summary_from", "summary_json"]
+
+OutFormat = Literal["jsonl", "csv", "parquet"]
+SUFFIX: dict[str, str] = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
+_CHUNK = 256
+#: A hook for fault-injection tests: called as hook(stage, part) at "start" and "written"
+#: (the temporary file complete, not yet renamed). None in every real run.
+Hook = Callable[[str, Part], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PartOptions:
+    out_dir: str
+    fmt: OutFormat = "jsonl"
+    lang: Lang | None = None
+    limits: CaseLimits = field(default_factory=CaseLimits)
+    max_line_bytes: int = 8 * 1024 * 1024
+    hook: Hook | None = None
+
+
+@dataclass(slots=True)
+class PartStats:
+    """What the client needs from a part for the manifest; small, sent back by value."""
+
+    name: str
+    source: int
+    block: int
+    lines: int
+    records: int
+    errors: int
+    summary: Summary
+    sha256: str
+    size: int
+    file: str
+    pid: int = 0
+    compile_seconds: float | None = None  # set by the task that compiled its worker's Engine
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "file": self.file,
+            "source": self.source,
+            "block": self.block,
+            "lines": self.lines,
+            "records": self.records,
+            "errors": self.errors,
+            "sha256": self.sha256,
+            "bytes": self.size,
+            "summary": summary_json(self.summary),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PartStats:
+        return cls(
+            name=data["name"],
+            source=data["source"],
+            block=data["block"],
+            lines=data["lines"],
+            records=data["records"],
+            errors=data["errors"],
+            summary=summary_from(data["summary"]),
+            sha256=data["sha256"],
+            size=data["bytes"],
+            file=data["file"],
+        )
+
+
+def summary_json(summary: Summary) -> dict[str, Any]:
+    """The whole summary, losslessly (``Summary.as_dict`` keeps the top reasons only)."""
+    return {
+        "cases": summary.cases,
+        "errors": summary.errors,
+        "items": summary.items,
+        "status": dict(sorted(summary.status.items())),
+        "reasons": dict(sorted(summary.reasons.items())),
+        "saving": str(summary.saving),
+        "currency": summary.currency,
+    }
+
+
+def summary_from(data: dict[str, Any]) -> Summary:
+    out = Summary(
+        cases=data["cases"],
+        errors=data["errors"],
+        items=data["items"],
+        saving=Decimal(data["saving"]),
+        currency=data["currency"],
+    )
+    out.status.update(data["status"])
+    out.reasons.update(data["reasons"])
+    return out
+
+
+# --- the Engine, once per worker process ----------------------------------------------
+
+_engines: dict[tuple[str, Lang | None], Engine] = {}
+
+
+def engine_for(rules: LoadedRuleset, lang: Lang | None) -> tuple[Engine, float | None]:
+    """This process's Engine for ``rules``, and the seconds compiling it took if this call
+    compiled it (None when it was ready)."""
+    key = (rules.digest, lang)
+    found = _engines.get(key)
+    if found is not None:
+        return found, None
+    began = time.perf_counter()
+    engine = Engine(compile_rules(rules), lang=lang)
+    if engine.rules.digest != rules.digest:  # the compiler keeps it; never run other rules
+        raise RuntimeError(f"compiled rule set digest {engine.rules.digest} != {rules.digest}")
+    _engines[key] = engine
+    return engine, time.perf_counter() - began
+
+
+# --- one partition ---------------------------------------------------------------------
+
+
+def run_part(
+    part: Part, offsets: list[int], rules: LoadedRuleset, options: PartOptions
+) -> PartStats:
+    """Evaluate ``part`` and write its part file; ``offsets[part.block]`` lines of its file
+    come before it."""
+    began = time.perf_counter()
+    hook = options.hook
+    if hook is not None:
+        hook("start", part)
+    engine, compiled = engine_for(rules, options.lang)
+    first = offsets[part.block] + 1 if part.kind == "jsonl" else 1
+    lines = part_lines(part, first, options.max_line_bytes)
+    target = Path(options.out_dir) / (part.name + SUFFIX[options.fmt])
+    summary = Summary()
+    counted = [0, 0]  # lines read, records written
+
+    def records() -> Iterator[tuple[int, dict[str, Any]]]:
+        for line_no, raw in lines:
+            record = evaluate_line(engine, line_no, raw, options.limits)
+            summary.add(record)
+            counted[0] += 1
+            counted[1] += 1
+            yield line_no, record
+
+    digest, size = _write_atomic(target, options.fmt, records(), part, hook)
+    stats = PartStats(
+        name=part.name,
+        source=part.source,
+        block=part.block,
+        lines=counted[0],
+        records=counted[1],
+        errors=summary.errors,
+        summary=summary,
+        sha256=digest,
+        size=size,
+        file=target.name,
+        pid=os.getpid(),
+        compile_seconds=compiled,
+    )
+    done = Path(options.out_dir) / f".{part.name}.done"
+    _replace_bytes(done, orjson.dumps(stats.as_json(), option=orjson.OPT_INDENT_2))
+    stats.seconds = time.perf_counter() - began
+    return stats
+
+
+def _write_atomic(
+    target: Path,
+    fmt: OutFormat,
+    records: Iterator[tuple[int, dict[str, Any]]],
+    part: Part,
+    hook: Hook | None,
+) -> tuple[str, int]:
+    """Write the part under a temporary name, rename it into place; (sha256, bytes)."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as sink:
+            if fmt == "parquet":
+                _write_parquet(sink, records)
+            else:
+                _write_text(sink, fmt, records)
+            sink.flush()
+            os.fsync(sink.fileno())
+        if hook is not None:
+            hook("written", part)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return _sha256(target)
+
+
+def _write_text(sink: BinaryIO, fmt: OutFormat, records: Iterator[tuple[int, Any]]) -> None:
+    encode = encoder("csv" if fmt == "csv" else "jsonl")
+    if fmt == "csv":
+        sink.write(csv_header())
+    batch: list[tuple[int, Any]] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= _CHUNK:
+            sink.write(encode(batch))
+            batch.clear()
+    if batch:
+        sink.write(encode(batch))
+
+
+def _write_parquet(sink: BinaryIO, records: Iterator[tuple[int, Any]]) -> None:
+    import pyarrow.parquet as pq
+
+    from labrecog.batch.parquet import decision_schema, decision_table
+
+    with pq.ParquetWriter(sink, decision_schema()) as writer:
+        batch: list[tuple[int, Any]] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) >= _CHUNK:
+                writer.write_table(decision_table(batch))
+                batch.clear()
+        if batch:
+            writer.write_table(decision_table(batch))
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as raw:
+        while chunk := raw.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _replace_bytes(target: Path, data: bytes) -> None:
+    tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as sink:
+            sink.write(data)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

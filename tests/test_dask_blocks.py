@@ -1,0 +1,100 @@
+"""Cutting a JSONL file into byte ranges read on their own: every line exactly once, with
+the number ``labrecog evaluate`` gives it, however the cuts fall (labrecog/dask/_blocks.py)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from labrecog.batch.lines import UTF8_BOM, OverLongLine, capped_lines
+from labrecog.dask._blocks import Part, count_starts, input_kind, part_lines, plan_parts
+from labrecog.dask._run import prefix
+
+CAP = 1024  # the smallest --max-line-bytes
+
+line_text = st.one_of(
+    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"x")),
+    st.just(b""),
+    st.just(b"x" * (CAP + 7)),  # over the cap: an OverLongLine, read past, never kept
+    st.just(b"y" * CAP),  # exactly at the cap
+    st.just(UTF8_BOM + b"{}"),  # a BOM is dropped on line 1 only
+)
+
+
+def _shape(lines: list[tuple[int, bytes]]) -> list[tuple[int, bytes, bool]]:
+    return [(n, bytes(raw), isinstance(raw, OverLongLine)) for n, raw in lines]
+
+
+def read_in_parts(path: Path, block: int) -> list[tuple[int, bytes]]:
+    parts = plan_parts([str(path)], block)
+    offsets = prefix(*[count_starts(p) for p in parts])
+    out: list[tuple[int, bytes]] = []
+    for part in parts:
+        got = list(part_lines(part, offsets[part.block] + 1, CAP))
+        assert len(got) == count_starts(part) or part.kind != "jsonl"
+        out.extend(got)
+    return out
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(line_text, max_size=30),
+    trailing=st.booleans(),
+    block=st.integers(min_value=1, max_value=3000),
+)
+def test_parts_read_every_line_once_with_its_number(
+    tmp_path: Path, lines: list[bytes], trailing: bool, block: int
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if trailing and lines else b"")
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(data)
+    whole = list(capped_lines(io.BytesIO(data), CAP))
+    assert _shape(read_in_parts(path, block)) == _shape(whole)
+
+
+def test_a_cut_inside_a_long_line_gives_it_to_the_part_it_starts_in(tmp_path: Path) -> None:
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(b"a\n" + b"b" * 100 + b"\nc\n")
+    parts = plan_parts([str(path)], 10)
+    assert len(parts) == 11
+    counts = [count_starts(p) for p in parts]
+    assert counts[0] == 2 and sum(counts) == 3 and counts[1:10] == [0] * 9
+    assert list(part_lines(parts[0], 1, CAP)) == [(1, b"a\n"), (2, b"b" * 100 + b"\n")]
+    assert list(part_lines(parts[10], 3, CAP)) == [(3, b"c\n")]
+
+
+def test_gzip_and_empty_files_are_one_part_each(tmp_path: Path) -> None:
+    gz = tmp_path / "cases.jsonl.gz"
+    gz.write_bytes(gzip.compress(b"{}\n[]\n"))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    parts = plan_parts([str(gz), str(empty)], 1)
+    assert [(p.source, p.kind) for p in parts] == [(0, "gzip"), (1, "jsonl")]
+    assert list(part_lines(parts[0], 1, CAP)) == [(1, b"{}\n"), (2, b"[]\n")]
+    assert count_starts(parts[1]) == 0 and list(part_lines(parts[1], 1, CAP)) == []
+
+
+def test_kind_is_read_from_the_bytes_not_the_name(tmp_path: Path) -> None:
+    zipped = tmp_path / "plain.jsonl"
+    zipped.write_bytes(gzip.compress(b"{}\n"))
+    plain = tmp_path / "looks.gz"
+    plain.write_bytes(b"{}\n")
+    assert input_kind(str(zipped)) == "gzip"
+    assert input_kind(str(plain)) == "jsonl"
+
+
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_part_names_are_stable(tmp_path: Path, block: int) -> None:
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(b"{}\n" * 50)
+    first = [p.name for p in plan_parts([str(path), str(path)], block)]
+    assert first == [p.name for p in plan_parts([str(path), str(path)], block)]
+    assert len(set(first)) == len(first)
+    assert Part(3, 12, "x", "jsonl").name == "part-00003-00012"

@@ -1,0 +1,199 @@
+"""Batch evaluation on a LocalCluster of 2 worker processes (labrecog/dask/_run.py).
+
+One cluster for the module (starting one takes about a second). Every run is compared
+with what ``labrecog evaluate`` writes for the same input in one process: the parts, read
+in order, must be those bytes, and the manifest must count every line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import dask
+import orjson
+import pytest
+
+from labrecog._errors import InputError
+from labrecog.batch.io import numbered_lines, open_input
+from labrecog.batch.runner import run_lines
+from labrecog.compile import compile_rules
+from labrecog.dask import (
+    MANIFEST,
+    FolderError,
+    PartOptions,
+    evaluate_bag,
+    evaluate_files,
+    open_client,
+)
+from labrecog.engine import Engine
+from labrecog.load import load_ruleset
+from tests import _dask_faults
+from tests._dask_faults import KillOnce
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "examples" / "cases.jsonl"
+CN = ROOT / "examples" / "cn-reference.jsonl.gz"
+BLOCK = 8 * 1024  # small blocks: many partitions from small inputs
+
+cloudpickle.register_pickle_by_value(_dask_faults)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    with open_client("local", 2) as made:
+        yield made
+
+
+def single_process(path: Path, rules: str) -> bytes:
+    """What ``labrecog evaluate PATH --rules RULES`` writes (jsonl, one process)."""
+    loaded = load_ruleset(rules)
+    engine = Engine(compile_rules(loaded))
+    with open_input(str(path)) as stream:
+        chunks = run_lines(numbered_lines(stream), engine=engine, rules=rules, lang=None,
+                           fmt="jsonl", jobs=1, loaded=loaded)  # fmt: skip
+        return b"".join(c.payload for c in chunks)
+
+
+def parts_in_order(out: Path) -> bytes:
+    manifest = orjson.loads((out / MANIFEST).read_bytes())
+    return b"".join((out / name).read_bytes() for f in manifest["inputs"] for name in f["parts"])
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The cn-reference batch's first 400 cases, plain and gzip-compressed."""
+    folder = tmp_path_factory.mktemp("inputs")
+    with gzip.open(CN, "rb") as raw:
+        lines = [next(raw) for _ in range(400)]
+    plain = folder / "cn.jsonl"
+    plain.write_bytes(b"".join(lines[:250]))
+    zipped = folder / "cn-more.jsonl.gz"
+    zipped.write_bytes(gzip.compress(b"".join(lines[250:])))
+    return {"plain": plain, "gzip": zipped}
+
+
+def run(client: Any, out: Path, paths: list[Path], rules: str = "rules/cn-reference",
+        **kw: Any) -> Any:  # fmt: skip
+    hook = kw.pop("hook", None)
+    options = PartOptions(str(out), hook=hook)
+    loaded = load_ruleset(str(ROOT / rules))
+    return evaluate_files(client, [str(p) for p in paths], loaded, options, block_bytes=BLOCK,
+                          **kw)  # fmt: skip
+
+
+def test_parts_in_order_are_the_one_process_output(
+    client: Any, inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = run(client, out, [inputs["plain"], inputs["gzip"], DEMO], rules="rules/cn-reference")
+    expected = b"".join(
+        single_process(p, str(ROOT / "rules/cn-reference"))
+        for p in (inputs["plain"], inputs["gzip"], DEMO)
+    )
+    assert parts_in_order(out) == expected
+    manifest = result.manifest
+    assert manifest["complete"] is True
+    assert [(f["lines"], f["records"]) for f in manifest["inputs"]] == [
+        (250, 250), (150, 150), (27, 27)
+    ]  # fmt: skip
+    assert manifest["lines"] == manifest["records"] == 427
+    assert manifest["errors"] == expected.count(b'"error":') > 0  # demo lines are not cn cases
+    assert manifest["partitions"] > 10  # the plain file was cut into many blocks
+    assert manifest["dask"]["workers"] == 2
+    assert manifest["dask"]["shipped_rules_bytes"] > 0
+    assert 1 <= manifest["dask"]["engine_compiles"] <= 2  # once per worker process
+    assert result.summary.cases == 427
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_folder_in_use_is_refused_unless_resumed(
+    client: Any, inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FolderError, match="not empty; give --resume"):
+        run(client, out, [inputs["plain"]])
+    with pytest.raises(FolderError, match="not a labrecog run"):
+        run(client, out, [inputs["plain"]], resume=True)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_resume_redoes_only_missing_parts_and_refuses_another_run(
+    client: Any, inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    run(client, out, [inputs["plain"]])
+    clean = parts_in_order(out)
+    # an interrupted run: no manifest, one part never renamed, one part's bytes damaged
+    (out / MANIFEST).unlink()
+    (out / "part-00000-00002.jsonl").unlink()
+    (out / "part-00000-00004.jsonl").write_bytes(b"truncated")
+    result = run(client, out, [inputs["plain"]], resume=True)
+    parts = result.manifest["partitions"]
+    assert result.skipped == parts - 2
+    assert parts_in_order(out) == clean
+    again = run(client, out, [inputs["plain"]], resume=True)  # finished: nothing to do
+    assert again.skipped == parts and again.manifest == result.manifest
+    with pytest.raises(FolderError, match=r"holds another run .*rules"):
+        run(client, out, [inputs["plain"]], rules="rules/demo", resume=True)
+
+
+@pytest.mark.parametrize("stage", ["start", "written"])
+def test_a_killed_worker_changes_nothing(
+    client: Any, inputs: dict[str, Path], tmp_path: Path, stage: str
+) -> None:
+    clean_out = tmp_path / "clean"
+    run(client, clean_out, [inputs["plain"]])
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    out = tmp_path / "killed"
+    result = run(client, out, [inputs["plain"]], hook=KillOnce(str(markers), stage, block=3))
+    assert (markers / f"part-00000-00003-{stage}").exists()  # the worker was killed
+    assert parts_in_order(out) == parts_in_order(clean_out)
+    killed = {k: v for k, v in result.manifest.items() if k != "dask"}
+    clean = {k: v for k, v in orjson.loads((clean_out / MANIFEST).read_bytes()).items()
+             if k != "dask"}  # fmt: skip
+    assert killed == clean
+    assert not list(out.glob(".*.tmp"))  # the killed writer's temporary file is gone
+
+
+def test_a_part_that_kills_every_worker_leaves_the_run_unfinished(
+    client: Any, inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        result = run(client, out, [inputs["plain"]],
+                     hook=KillOnce(str(markers), "start", block=1, always=True))  # fmt: skip
+    assert result.failures and "part-00000-00001" in result.failures[0]
+    assert not (out / MANIFEST).exists()
+    assert (out / "part-00000-00000.jsonl").exists()  # the others were kept for --resume
+    assert result.summary.cases < 250
+
+
+def test_evaluate_bag_gives_the_records_of_evaluate(client: Any) -> None:
+    import dask.bag as db
+
+    lines = DEMO.read_bytes().splitlines()
+    texts = [line.decode("utf-8", "replace") for line in lines]
+    bag = db.from_sequence([*texts, orjson.loads(lines[0]), "not json"], npartitions=3)
+    got = evaluate_bag(bag, ROOT / "rules/demo").compute()
+    engine = Engine(compile_rules(load_ruleset(str(ROOT / "rules/demo"))))
+    for text, record in zip(texts, got, strict=False):
+        try:
+            expected = engine.evaluate_json(text).model_dump(mode="json")
+        except InputError as exc:
+            assert record["error"]["code"] == exc.code and record["line"] is None
+        else:
+            assert record == expected
+    assert len(got) == len(texts) + 2
+    assert got[-2] == got[0]  # a dict decides as its JSON text
+    assert got[-1]["error"]["code"] == "invalid_input" and got[-1]["line"] is None
