@@ -36,7 +36,7 @@ LAYERS = (
     "__main__",
 )
 #: may import ``labrecog`` itself (the public surface, e.g. ``__version__``)
-TOP = frozenset({"server", "cli", "__main__"})
+TOP = frozenset({"dask", "server", "cli", "__main__"})
 
 
 def _imports(path: Path) -> list[str]:

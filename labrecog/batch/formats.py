@@ -1,5 +1,6 @@
 """Output formats for batch records: JSONL for programs, CSV for spreadsheets, FHIR
-(one GuidanceResponse or OperationOutcome per line) for FHIR-native callers."""
+(one GuidanceResponse or OperationOutcome per line) for FHIR-native callers, Parquet
+(one row per item, batch.parquet) for warehouses."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from labrecog.batch.records import internal_error_record
 
 __all__ = ["CSV_COLUMNS", "UTF8_BOM", "Format", "csv_header", "encoder"]
 
-Format = Literal["jsonl", "csv", "fhir"]
+Format = Literal["jsonl", "csv", "fhir", "parquet"]
 
 CSV_COLUMNS = (
     "line",
@@ -113,6 +114,10 @@ def csv_header(*, bom: bool = False) -> bytes:
 
 
 def encoder(fmt: Format) -> Callable[[Iterable[tuple[int, dict[str, Any]]]], bytes]:
+    if fmt == "parquet":  # an Arrow IPC chunk for batch.parquet.DecisionWriter (pyarrow lazily)
+        from labrecog.batch.parquet import encode_chunk
+
+        return encode_chunk
     if fmt == "fhir":
         return _fhir
     return _csv if fmt == "csv" else _jsonl

@@ -35,6 +35,7 @@ import orjson
 from pydantic import ValidationError
 
 from labrecog._errors import InputError
+from labrecog.batch._parquet_row import UnreadableRow
 from labrecog.batch._scratch import make_scratch, remove_scratch
 from labrecog.batch.io import numbered_lines, open_input
 from labrecog.batch.records import input_message, parse_json_line, results_error_record
@@ -234,7 +235,14 @@ class ResultIndex:
         tmp_dir: str | Path | None = None,
         lang: Lang = "en",
     ) -> ResultIndex:
-        """Index a results file (``-`` is stdin; gzip by magic bytes)."""
+        """Index a results file (``-`` is stdin; gzip and Parquet by magic bytes)."""
+        from labrecog.batch.parquet import is_parquet, parquet_result_lines  # no pyarrow yet
+
+        if is_parquet(path):  # compressed columns: about 8x their size as JSON in memory
+            kind = _choose(path, memory_limit // 8) if index == "auto" else index
+            rows = parquet_result_lines(path)
+            return cls.build(rows, timezone=timezone, on_error=on_error, index=kind,
+                             tmp_dir=tmp_dir, lang=lang)  # fmt: skip
         kind = _choose(path, memory_limit) if index == "auto" else index
         with open_input(path) as stream:
             return cls.build(
@@ -307,6 +315,11 @@ def _check(
     An invalid result that is still a JSON object naming its patient keeps both, so that
     ``invalid="refuse"`` can attach it and let the evaluator refuse that patient's orders.
     """
+    if isinstance(raw, UnreadableRow):  # a Parquet row JSON cannot hold (batch.parquet)
+        error = raw.error()
+        message = input_message(error, lang)
+        record = results_error_record(line_no, error.code, message, error.path)
+        return (raw.patient_id, raw.body, record) if raw.patient_id else (None, None, record)
     text = raw.strip()
     try:
         obj = parse_json_line(text)
