@@ -197,3 +197,59 @@ def test_evaluate_bag_gives_the_records_of_evaluate(client: Any) -> None:
     assert len(got) == len(texts) + 2
     assert got[-2] == got[0]  # a dict decides as its JSON text
     assert got[-1]["error"]["code"] == "invalid_input" and got[-1]["line"] is None
+
+
+# --- joined mode: orders and results apart, joined by patient through a shuffle --------
+
+
+def _split_cn(folder: Path, n: int) -> tuple[Path, Path]:
+    """The first ``n`` cn-reference cases as orders without priors and a results file (in
+    reverse case order, so a patient's results are far from its orders), plus careless
+    lines: an order that is not JSON, a result that is invalid but names its patient, a
+    result that names nobody."""
+    with gzip.open(CN, "rb") as raw:
+        cases = [orjson.loads(next(raw)) for _ in range(n)]
+    orders = [orjson.dumps({k: v for k, v in c.items() if k != "prior_results"}) for c in cases]
+    orders.insert(5, b"{not json")
+    results = [orjson.dumps(p) for c in reversed(cases) for p in c.get("prior_results", [])]
+    named = cases[7]["patient"]["id"]
+    results.insert(3, orjson.dumps({"patient_id": named, "id": "bad", "value": "x"}))
+    results.insert(9, b'{"id": "nobody"}')
+    (folder / "orders.jsonl").write_bytes(b"\n".join(orders) + b"\n")
+    (folder / "results.jsonl").write_bytes(b"\n".join(results) + b"\n")
+    return folder / "orders.jsonl", folder / "results.jsonl"
+
+
+def test_joined_on_dask_gives_the_records_of_joined_mode(client: Any, tmp_path: Path) -> None:
+    from labrecog.batch.join import ResultIndex, joined_lines
+    from labrecog.batch.records import evaluate_line
+    from labrecog.dask import evaluate_joined
+
+    orders, results = _split_cn(tmp_path, 120)
+    loaded = load_ruleset(str(ROOT / "rules/cn-reference"))
+    engine = Engine(compile_rules(loaded))
+    errors: list[dict[str, Any]] = []
+    with open_input(str(results)) as stream, ResultIndex.build(
+        numbered_lines(stream), timezone=engine.rules.timezone, on_error=errors.append,
+        lang=engine.lang,
+    ) as index, open_input(str(orders)) as order_stream:  # fmt: skip
+        single = [evaluate_line(engine, n, raw)
+                  for n, raw in joined_lines(numbered_lines(order_stream), index)]  # fmt: skip
+    out = tmp_path / "out"
+    result = evaluate_joined(client, [str(orders)], [str(results)], loaded,
+                             PartOptions(str(out)), block_bytes=65536, buckets=5)  # fmt: skip
+    assert not result.failures
+    manifest = result.manifest
+    assert manifest["complete"] is True and manifest["partitions"] > 3
+    got = [orjson.loads(line) for name in manifest["parts"]
+           for line in (out / name).read_bytes().splitlines()]  # fmt: skip
+    key = orjson.dumps
+    assert sorted(map(key, got)) == sorted(map(key, single))
+    errs = [orjson.loads(line) for f in manifest["inputs"] if f["role"] == "results"
+            for name in f["parts"] for line in (out / name).read_bytes().splitlines()]  # fmt: skip
+    assert sorted(map(key, errs)) == sorted(map(key, errors)) and len(errs) == 2
+    assert [(f["role"], f["lines"], f["records"]) for f in manifest["inputs"]] == [
+        ("orders", 121, 121), ("results", results.read_bytes().count(b"\n"), 2)
+    ]  # fmt: skip
+    # the invalid result named its patient: that patient's order is refused, as in one process
+    assert sum("error" in r for r in got) == sum("error" in r for r in single) >= 2

@@ -23,6 +23,7 @@ from labrecog.dask._run import (
     evaluate_files,
     open_client,
 )
+from labrecog.dask._joined_run import evaluate_joined
 from labrecog.dask._task import PartOptions, PartStats
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "evaluate_bag",
     "evaluate_dataframe",
     "evaluate_files",
+    "evaluate_joined",
     "open_client",
     "plan_parts",
 ]

@@ -279,7 +279,6 @@ def _manifest(
     total = Summary()
     for got in stats.values():
         total.merge(got.summary)
-    compiled = sorted(s.compile_seconds for s in stats.values() if s.compile_seconds is not None)
     return {
         "version": MANIFEST_VERSION,
         "complete": all(f["lines"] == f["records"] for f in files),
@@ -292,15 +291,24 @@ def _manifest(
         "errors": sum(f["errors"] for f in files),
         "partitions": len(parts),
         "summary": summary_json(total),
-        "dask": {
-            "scheduler": client.scheduler.address if client.scheduler else None,
-            "workers": len(client.scheduler_info().get("workers", {})),
-            "engine_compiles": len(compiled),
-            "engine_compile_seconds_max": round(compiled[-1], 4) if compiled else None,
-            "shipped_rules_bytes": len(pickle.dumps(rules)),
-            "seconds": round(time.perf_counter() - began, 3),
-            "python": platform.python_version(),
-        },
+        "dask": dask_section(client, rules, list(stats.values()), began),
+    }
+
+
+def dask_section(
+    client: Any, rules: LoadedRuleset, stats: list[PartStats], began: float
+) -> dict[str, Any]:
+    """How the run went on the cluster; the only part of a manifest that differs between
+    two runs of the same inputs (timings, addresses)."""
+    compiled = sorted(s.compile_seconds for s in stats if s.compile_seconds is not None)
+    return {
+        "scheduler": client.scheduler.address if client.scheduler else None,
+        "workers": len(client.scheduler_info().get("workers", {})),
+        "engine_compiles": len(compiled),
+        "engine_compile_seconds_max": round(compiled[-1], 4) if compiled else None,
+        "shipped_rules_bytes": len(pickle.dumps(rules)),
+        "seconds": round(time.perf_counter() - began, 3),
+        "python": platform.python_version(),
     }
 
 

@@ -31,7 +31,15 @@ from labrecog.engine import Engine
 from labrecog.load import LoadedRuleset
 from labrecog.words import Lang
 
-__all__ = ["PartOptions", "PartStats", "engine_for", "run_part", "summary_from", "summary_json"]
+__all__ = [
+    "PartOptions",
+    "PartStats",
+    "engine_for",
+    "run_part",
+    "summary_from",
+    "summary_json",
+    "write_stats",
+]
 
 OutFormat = Literal["jsonl", "csv", "parquet"]
 SUFFIX: dict[str, str] = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
@@ -68,6 +76,7 @@ class PartStats:
     pid: int = 0
     compile_seconds: float | None = None  # set by the task that compiled its worker's Engine
     seconds: float = 0.0
+    by_source: dict[int, int] = field(default_factory=dict)  # joined buckets: records by input
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +90,7 @@ class PartStats:
             "sha256": self.sha256,
             "bytes": self.size,
             "summary": summary_json(self.summary),
+            "by_source": {str(k): v for k, v in sorted(self.by_source.items())},
         }
 
     @classmethod
@@ -96,6 +106,7 @@ class PartStats:
             sha256=data["sha256"],
             size=data["bytes"],
             file=data["file"],
+            by_source={int(k): v for k, v in data.get("by_source", {}).items()},
         )
 
 
@@ -187,10 +198,15 @@ def run_part(
         pid=os.getpid(),
         compile_seconds=compiled,
     )
-    done = Path(options.out_dir) / f".{part.name}.done"
-    _replace_bytes(done, orjson.dumps(stats.as_json(), option=orjson.OPT_INDENT_2))
+    write_stats(options.out_dir, stats)
     stats.seconds = time.perf_counter() - began
     return stats
+
+
+def write_stats(out_dir: str, stats: PartStats) -> None:
+    """``.NAME.done``, after the part itself: the part counts as done from here on."""
+    done = Path(out_dir) / f".{stats.name}.done"
+    _replace_bytes(done, orjson.dumps(stats.as_json(), option=orjson.OPT_INDENT_2))
 
 
 def _write_atomic(
