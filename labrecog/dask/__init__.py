@@ -15,6 +15,7 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 
 from labrecog.dask._api import evaluate_bag, evaluate_dataframe
 from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, plan_parts
+from labrecog.dask._joined_run import evaluate_joined
 from labrecog.dask._run import (
     MANIFEST,
     DaskRunError,
@@ -23,7 +24,6 @@ from labrecog.dask._run import (
     evaluate_files,
     open_client,
 )
-from labrecog.dask._joined_run import evaluate_joined
 from labrecog.dask._task import PartOptions, PartStats
 
 __all__ = [
