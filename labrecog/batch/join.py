@@ -50,6 +50,7 @@ __all__ = [
     "IndexKind",
     "InvalidResults",
     "ResultIndex",
+    "check_result_line",
     "joined_lines",
     "results_error_record",
 ]
@@ -206,7 +207,7 @@ class ResultIndex:
         rows = errors = 0
         try:
             for line_no, raw in lines:
-                patient_id, body, record = _check(line_no, raw, context, lang)
+                patient_id, body, record = check_result_line(line_no, raw, context, lang)
                 if record is not None:
                     errors += 1
                     on_error(record)
@@ -222,6 +223,18 @@ class ResultIndex:
             store.close()
             raise
         return cls(store, rows, errors)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, int, bytes, bool]]) -> ResultIndex:
+        """An in-memory index of results lines already checked by :func:`check_result_line`
+        elsewhere (a Dask worker: labrecog/dask/_joined.py), as (patient id, line number,
+        JSON text, valid), in the order the lines were read."""
+        store = _MemoryStore()
+        rows_valid = 0
+        for patient_id, line_no, body, valid in rows:
+            store.add(patient_id, line_no, body, valid)
+            rows_valid += valid
+        return cls(store, rows_valid, 0)
 
     @classmethod
     def from_path(
@@ -307,7 +320,7 @@ def _choose(path: str, memory_limit: int) -> Literal["memory", "sqlite"]:
         return "sqlite" if raw.read(2) == _GZIP_MAGIC else "memory"
 
 
-def _check(
+def check_result_line(
     line_no: int, raw: bytes, context: dict[str, Any], lang: Lang = "en"
 ) -> tuple[str | None, bytes | None, dict[str, Any] | None]:
     """(patient id, JSON text, error record or None). Never raises for a bad line.
