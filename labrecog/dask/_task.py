@@ -1,7 +1,8 @@
 """What a Dask worker does with one partition: evaluate its lines, write its part file.
 
-The Engine is compiled once per worker process from the rule set the client loaded (one
-scattered object, fetched once per worker; its digest checked), never from a folder the
+The Engine is compiled once per worker process from the rule set the client loaded (the
+result of one task every partition depends on, fetched once per worker and recomputed
+from the graph if its holder dies; its digest checked), never from a folder the
 worker can see. A part is written under a temporary name and renamed when complete, then
 its stats are written beside it (``.NAME.done``): a part counts as done only once its
 stats exist, so a worker killed anywhere in between leaves a part that is simply made
