@@ -86,6 +86,8 @@ bench: $(STAMP)
 	done
 	@echo; echo "bench_cli.py (labrecog evaluate against a parse-only pass, --jobs 2, memory)"
 	$(BIN)/python bench/bench_cli.py
+	@echo; echo "bench_dask.py (Dask LocalCluster(2 workers) against --jobs 2: issue 20's figures)"
+	$(BIN)/python bench/bench_dask.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
