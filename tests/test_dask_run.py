@@ -20,6 +20,7 @@ import pytest
 
 from labrecog._errors import InputError
 from labrecog.batch.io import numbered_lines, open_input
+from labrecog.batch.records import evaluate_line
 from labrecog.batch.runner import run_lines
 from labrecog.compile import compile_rules
 from labrecog.dask import (
@@ -253,3 +254,25 @@ def test_joined_on_dask_gives_the_records_of_joined_mode(client: Any, tmp_path: 
     ]  # fmt: skip
     # the invalid result named its patient: that patient's order is refused, as in one process
     assert sum("error" in r for r in got) == sum("error" in r for r in single) >= 2
+
+
+def test_evaluate_dataframe_gives_the_rows_of_the_parquet_output(client: Any) -> None:
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from labrecog.batch.parquet import decision_table
+    from labrecog.dask import evaluate_dataframe
+
+    texts = DEMO.read_text(encoding="utf-8", errors="replace").splitlines()
+    ddf = dd.from_pandas(pd.DataFrame({"case": texts}), npartitions=3)
+    got = evaluate_dataframe(ddf, ROOT / "rules/demo").compute()
+    engine = Engine(compile_rules(load_ruleset(str(ROOT / "rules/demo"))))
+    with open_input(str(DEMO)) as stream:
+        records = [(n, evaluate_line(engine, n, raw)) for n, raw in numbered_lines(stream)]
+    expected = decision_table(records).to_pandas()
+    assert len(got) == len(expected) > len(texts)  # one row per item, one per error
+    # the same rows; errors agree on line and code (a line read as text may word it apart)
+    cols = ["line", "order_id", "code", "status", "saving", "result_id"]
+    assert got[cols].fillna("").values.tolist() == expected[cols].fillna("").values.tolist()
+    errors = got[got.status == "error"]
+    assert errors["line"].tolist() == expected[expected.status == "error"]["line"].tolist()

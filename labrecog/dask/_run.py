@@ -67,7 +67,7 @@ def open_client(address: str, workers: int | None = None) -> Iterator[Any]:
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: two runs side by side never clash
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster) as client,
