@@ -8,6 +8,7 @@ from typing import Any, Final
 import orjson
 
 from labrecog._errors import InputError, InputProblem
+from labrecog.batch._parquet_row import UnreadableRow
 from labrecog.batch.lines import OverLongLine
 from labrecog.engine import Engine
 from labrecog.load import loads_strict
@@ -102,6 +103,8 @@ def parse_json_line(raw: bytes) -> Any:
     if isinstance(raw, OverLongLine):
         message = f"line is longer than {raw.limit} bytes (the input line size limit)"
         raise InputError([InputProblem("", message)])
+    if isinstance(raw, UnreadableRow):  # a Parquet row JSON cannot hold (batch.parquet)
+        raise raw.error()
     text = raw.strip()
     if not text:
         raise InputError([InputProblem("", "empty line")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import Any, BinaryIO, cast
 
 import click
@@ -14,6 +14,8 @@ from labrecog.batch.formats import Format, csv_header, encoder
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
 from labrecog.batch.join import IndexKind, ResultIndex, joined_lines
 from labrecog.batch.lines import DEFAULT_MAX_LINE_BYTES
+from labrecog.batch.parquet import ParquetUnavailable, is_parquet, parquet_lines
+from labrecog.batch.parquet import require as require_parquet
 from labrecog.batch.progress import Progress, byte_meter
 from labrecog.batch.records import DEFAULT_MAX_PAIRS, CaseLimits
 from labrecog.batch.runner import Source, run_lines
@@ -66,11 +68,10 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "csv", "fhir"]),
-    default="jsonl",
-    show_default=True,
+    type=click.Choice(["jsonl", "csv", "fhir", "parquet"]),
     help="jsonl: one record per case; csv: one row per item; fhir: FHIR Bundles in "
-    "(NDJSON), one GuidanceResponse or OperationOutcome out per line.",
+    "(NDJSON), one GuidanceResponse or OperationOutcome out per line; parquet: one row per "
+    "item (needs -o). Default: parquet when -o ends in .parquet, else jsonl.",
 )
 @click.option(
     "--input-format",
@@ -129,7 +130,7 @@ def evaluate(
     results: str | None,
     index_kind: str,
     output: str | None,
-    fmt: Format,
+    fmt: Format | None,
     source: Source | None,
     strict_fhir: bool,
     jobs: int,
@@ -140,7 +141,7 @@ def evaluate(
     max_case_pairs: int,
     quiet: bool,
 ) -> None:
-    """Evaluate CASES (JSONL; '-' for stdin; gzip recognised) into decisions.
+    """Evaluate CASES (JSONL, '-' for stdin, gzip recognised; or Parquet) into decisions.
 
     Every input line yields exactly one output record, in input order: a decision, or an
     error record naming the line and the field. Exit 0 when all lines were decided, 1 when
@@ -161,6 +162,7 @@ def evaluate(
         raise click.UsageError("only one of --orders and --results can be read from stdin")
     if csv_bom and fmt != "csv":
         raise click.UsageError("--csv-bom is for --format csv")
+    fmt = _parquet_checks(fmt, output, source, [cases, orders, results])
     source = _source(source, fmt, strict_fhir, joined=orders is not None)
     check_output_paths(
         {"CASES": cases, "--orders": orders, "--results": results, "--rules": rules},
@@ -172,11 +174,15 @@ def evaluate(
     try:
         with ExitStack() as stack:
             sink = stack.enter_context(atomic_output(output))
+            if fmt == "parquet":
+                sink = stack.enter_context(_parquet_sink(sink))
             if fmt == "csv":
                 sink.write(csv_header(bom=csv_bom))
             meter = None  # joined mode, stdin, a pipe: no known size, count and rate only
             if orders is not None and results is not None:
                 lines = _joined(stack, orders, results, index_kind, engine, sink, summary, fmt)
+            elif cases is not None and is_parquet(cases):
+                lines = parquet_lines(cases)
             else:
                 assert cases is not None
                 stream = stack.enter_context(open_input(cases))
@@ -290,7 +296,39 @@ def _joined(
             lang=engine.lang,
         )
     )
+    if is_parquet(orders):
+        return joined_lines(parquet_lines(orders), index)
     return joined_lines(numbered_lines(stack.enter_context(open_input(orders))), index)
+
+
+def _parquet_checks(
+    fmt: Format | None, output: str | None, source: Source | None, inputs: list[str | None]
+) -> Format:
+    """The output format (Parquet by ``-o``'s name unless --format says otherwise), and
+    pyarrow present before any work when Parquet is read or written."""
+    named = output is not None and output.lower().endswith(".parquet")
+    chosen: Format = fmt or ("parquet" if named else "jsonl")
+    parquet_in = any(path is not None and is_parquet(path) for path in inputs)
+    if chosen == "parquet" and output in (None, "-"):
+        raise click.UsageError("--format parquet writes a file: give -o FILE.parquet")
+    if parquet_in and (source == "fhir" or chosen == "fhir"):
+        raise click.UsageError("Parquet input holds labrecog cases, not FHIR Bundles")
+    if chosen == "parquet" or parquet_in:
+        try:
+            require_parquet()
+        except ParquetUnavailable as exc:
+            raise click.UsageError(str(exc)) from None
+    return chosen
+
+
+@contextmanager
+def _parquet_sink(sink: BinaryIO) -> Iterator[BinaryIO]:
+    """Parquet chunks (Arrow IPC from the runner) into row groups; the footer is written
+    when the run completes, before ``atomic_output`` renames the file into place."""
+    from labrecog.batch.parquet import DecisionWriter
+
+    with DecisionWriter(sink) as writer:  # on failure: aborted; atomic_output drops the file
+        yield cast(BinaryIO, writer)
 
 
 def _print_summary(summary: Summary) -> None:

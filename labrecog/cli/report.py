@@ -18,6 +18,7 @@ from rich.table import Table
 
 from labrecog.batch.aggregate import Aggregate
 from labrecog.batch.io import atomic_output, numbered_lines, open_input
+from labrecog.batch.parquet import ParquetUnavailable, decision_records, is_parquet
 from labrecog.cli.common import (
     StdoutConsole,
     check_output_paths,
@@ -71,7 +72,7 @@ def report(
     rules: str | None,
     lang: Lang | None,
 ) -> None:
-    """Summarise DECISIONS (JSONL written by evaluate; '-' for stdin, gzip accepted):
+    """Summarise DECISIONS (JSONL or Parquet written by evaluate; '-' for stdin, gzip accepted):
     waiver rates and savings by test, performing institution, reason and rule set."""
     check_output_paths({"DECISIONS": decisions}, {"--html": html_path})
     engine = load_engine(rules, lang) if rules is not None else None
@@ -121,6 +122,8 @@ def test_names(rules: CompiledRules, codes: Iterable[str], lang: Lang) -> dict[s
 
 def read_decisions(path: str) -> Aggregate:
     """Stream the file into an :class:`Aggregate`; exit 2 if it cannot be opened or read."""
+    if is_parquet(path):
+        return _read_parquet(path)
     agg = Aggregate()
     line_no = 0
     try:
@@ -130,6 +133,21 @@ def read_decisions(path: str) -> Aggregate:
     except (OSError, EOFError, zlib.error) as exc:
         where = f" after line {line_no}" if line_no else ""
         click.echo(f"cannot read {path}{where}: {exc}", err=True)
+        sys.exit(EXIT_FILE)
+    return agg
+
+
+def _read_parquet(path: str) -> Aggregate:
+    """Evaluate's Parquet output, regrouped into its records (one row per item)."""
+    agg = Aggregate()
+    try:
+        for line, record in decision_records(path):
+            if not ({"items", "error"} & record.keys()):
+                agg.add_unreadable(line, "not a decision row (no line or status)")
+                continue
+            agg.add(record, line)
+    except (OSError, ParquetUnavailable) as exc:
+        click.echo(f"cannot read {path}: {exc}", err=True)
         sys.exit(EXIT_FILE)
     return agg
 

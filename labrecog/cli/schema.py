@@ -1,4 +1,5 @@
-"""``labrecog schema``: JSON Schema from the models, for editors and integrators."""
+"""``labrecog schema``: JSON Schema from the models, for editors and integrators; and the
+columns of the Parquet decisions file (``parquet``), for warehouse tables."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import click
 import orjson
 
+from labrecog.batch.parquet import ParquetUnavailable
 from labrecog.cli.common import stdout_may_close
 from labrecog.load import RuleFile
 from labrecog.model import Case, Decision
@@ -15,6 +17,10 @@ __all__ = ["schema", "schema_for"]
 
 
 def schema_for(kind: str) -> dict[str, Any]:
+    if kind == "parquet":
+        from labrecog.batch.parquet import schema_json
+
+        return schema_json()
     if kind == "case":
         return Case.model_json_schema()
     if kind == "decision":
@@ -23,8 +29,13 @@ def schema_for(kind: str) -> dict[str, Any]:
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(["case", "decision", "rules"]))
+@click.argument("kind", type=click.Choice(["case", "decision", "rules", "parquet"]))
 @stdout_may_close
 def schema(kind: str) -> None:
-    """Print the JSON Schema of a case, a decision or a rule file."""
-    click.echo(orjson.dumps(schema_for(kind), option=orjson.OPT_INDENT_2).decode())
+    """Print the JSON Schema of a case, a decision or a rule file; or (parquet) the
+    columns of evaluate's Parquet output: names, Arrow types, descriptions."""
+    try:
+        found = schema_for(kind)
+    except ParquetUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
