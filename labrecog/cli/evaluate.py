@@ -37,7 +37,9 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
 
 
 @click.command()
-@click.argument("cases", required=False, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument(
+    "inputs", nargs=-1, metavar="[CASES]...", type=click.Path(dir_okay=False, allow_dash=True)
+)
 @click.option(
     "--rules", required=True, type=click.Path(exists=True), help="Rule set folder or file."
 )
@@ -62,8 +64,8 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
-    help="Output file (default stdout); written only when complete.",
+    type=click.Path(),
+    help="Output file (default stdout); written only when complete. With --dask: a folder.",
 )
 @click.option(
     "--format",
@@ -121,10 +123,30 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
     help="Most ordered tests x prior results in one case; beyond, an invalid_input record.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="local|tcp://HOST:PORT",
+    help="Evaluate on Dask ('local': a LocalCluster sized to the machine; else a running "
+    "scheduler): many CASES files or globs, -o a folder of part files (docs/scale.md).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    help="With --dask local: worker processes (default: one per core).",
+)
+@click.option("--resume", is_flag=True, help="With --dask: finish the run in the -o folder.")
+@click.option(
+    "--block-mb",
+    type=click.IntRange(1, 4096),
+    default=32,
+    show_default=True,
+    help="With --dask: megabytes of a plain JSONL file per partition.",
+)
 @internal_failure_exits
 @stdout_may_close
 def evaluate(
-    cases: str | None,
+    inputs: tuple[str, ...],
     rules: str,
     orders: str | None,
     results: str | None,
@@ -140,6 +162,10 @@ def evaluate(
     max_line_bytes: int,
     max_case_pairs: int,
     quiet: bool,
+    dask_address: str | None,
+    workers: int | None,
+    resume: bool,
+    block_mb: int,
 ) -> None:
     """Evaluate CASES (JSONL, '-' for stdin, gzip recognised; or Parquet) into decisions.
 
@@ -152,6 +178,15 @@ def evaluate(
     With --format fhir (or --input-format fhir) each line is a FHIR R4 Bundle; see
     docs/fhir.md.
     """
+    if dask_address is not None:
+        from labrecog.cli._dask import on_dask
+
+        on_dask(locals(), _print_summary)
+    if workers is not None or resume:
+        raise click.UsageError("--workers and --resume are for --dask")
+    if len(inputs) > 1:
+        raise click.UsageError("several CASES files need --dask (docs/scale.md)")
+    cases = inputs[0] if inputs else None
     if (cases is None) == (orders is None):
         raise click.UsageError("give either CASES or --orders with --results")
     if orders is not None and results is None:
