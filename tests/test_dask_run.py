@@ -142,6 +142,9 @@ def test_resume_redoes_only_missing_parts_and_refuses_another_run(
     assert parts_in_order(out) == clean
     again = run(client, out, [inputs["plain"]], resume=True)  # finished: nothing to do
     assert again.skipped == parts and again.manifest == result.manifest
+    (out / "part-00000-00001.jsonl").write_bytes(b"edited after the run")
+    mended = run(client, out, [inputs["plain"]], resume=True)  # a finished run checked too
+    assert mended.skipped == parts - 1 and parts_in_order(out) == clean
     with pytest.raises(FolderError, match=r"holds another run .*rules"):
         run(client, out, [inputs["plain"]], rules="rules/demo", resume=True)
 

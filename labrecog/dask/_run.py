@@ -176,11 +176,12 @@ def evaluate_files(
     out_dir = Path(options.out_dir)
     identity = plan_identity(inputs, rules, options, block_bytes)
     finished = prepare_folder(out_dir, identity, resume)
-    if finished is not None:
-        summary = _summary_of(finished)
-        return RunResult(finished, summary, skipped=finished["partitions"])
     parts = plan_parts(inputs, block_bytes)
     ready = done_parts(out_dir, parts) if resume else {}
+    if finished is not None:
+        if len(ready) == len(parts):
+            return RunResult(finished, _summary_of(finished), skipped=len(parts))
+        (out_dir / MANIFEST).unlink()  # a part was changed or lost since: finish it again
     token = secrets.token_hex(4)
     # A task whose result is the rule set, not scattered data: if the worker holding it
     # dies, Dask computes it again from the graph (scattered data would be lost for good).
