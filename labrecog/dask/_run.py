@@ -30,6 +30,11 @@ from labrecog.load import LoadedRuleset
 
 __all__ = ["DaskRunError", "FolderError", "RunResult", "evaluate_files", "open_client"]
 
+#: A worker's statistical profiler samples the running task's stack every 10 ms from
+#: another thread, taking the GIL from it: a few per cent of a CPU-bound task. Off for the
+#: workers labrecog starts (docs/scale.md says how to turn it off on a cluster).
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False}
+
 RUN_FILE = "_run.json"
 MANIFEST = "_manifest.json"
 MANIFEST_VERSION = 1
@@ -58,11 +63,13 @@ def open_client(address: str, workers: int | None = None) -> Iterator[Any]:
     each: deciding holds the GIL); otherwise the scheduler at ``address``."""
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
 
     if address == "local":
         n = workers or os.cpu_count() or 1
         with (
+            dask.config.set(QUIET_WORKERS),
             LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -217,53 +218,64 @@ def _write_atomic(
     part: Part,
     hook: Hook | None,
 ) -> tuple[str, int]:
-    """Write the part under a temporary name, rename it into place; (sha256, bytes)."""
+    """Write the part under a temporary name, rename it into place; (sha256, bytes).
+
+    Not synced to disk (nor is ``atomic_output``): the digest, checked by ``--resume``,
+    finds a part a crash of the machine left short, and that part is made again."""
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "xb") as sink:
+        with open(tmp, "xb") as raw:
             if fmt == "parquet":
-                _write_parquet(sink, records)
+                _write_parquet(raw, records)
+                found = None
             else:
+                sink = _Digesting(raw)
                 _write_text(sink, fmt, records)
-            sink.flush()
-            os.fsync(sink.fileno())
+                found = sink.hash.hexdigest(), sink.size
         if hook is not None:
             hook("written", part)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return _sha256(target)
+    return found or _sha256(target)
 
 
-def _write_text(sink: BinaryIO, fmt: OutFormat, records: Iterator[tuple[int, Any]]) -> None:
+class _Digesting:
+    """A sink that hashes what it writes: a text part's digest without reading it back."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+
+def _batches(records: Iterator[tuple[int, Any]]) -> Iterator[list[tuple[int, Any]]]:
+    """Records a chunk at a time, as the one-process runner encodes them."""
+    while batch := list(islice(records, _CHUNK)):
+        yield batch
+
+
+def _write_text(sink: _Digesting, fmt: OutFormat, records: Iterator[tuple[int, Any]]) -> None:
     encode = encoder("csv" if fmt == "csv" else "jsonl")
     if fmt == "csv":
         sink.write(csv_header())
-    batch: list[tuple[int, Any]] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= _CHUNK:
-            sink.write(encode(batch))
-            batch.clear()
-    if batch:
+    for batch in _batches(records):
         sink.write(encode(batch))
 
 
 def _write_parquet(sink: BinaryIO, records: Iterator[tuple[int, Any]]) -> None:
-    import pyarrow.parquet as pq
+    """Row groups and compression as ``-o decisions.parquet`` writes them."""
+    from labrecog.batch.parquet import DecisionWriter
 
-    from labrecog.batch.parquet import decision_schema, decision_table
-
-    with pq.ParquetWriter(sink, decision_schema()) as writer:
-        batch: list[tuple[int, Any]] = []
-        for record in records:
-            batch.append(record)
-            if len(batch) >= _CHUNK:
-                writer.write_table(decision_table(batch))
-                batch.clear()
-        if batch:
-            writer.write_table(decision_table(batch))
+    with DecisionWriter(sink) as writer:
+        for batch in _batches(records):
+            writer.write_records(batch)
 
 
 def _sha256(path: Path) -> tuple[str, int]:
@@ -281,8 +293,6 @@ def _replace_bytes(target: Path, data: bytes) -> None:
     try:
         with open(tmp, "xb") as sink:
             sink.write(data)
-            sink.flush()
-            os.fsync(sink.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
