@@ -403,3 +403,13 @@ def test_without_pyarrow_jsonl_works_and_parquet_says_what_to_install(tmp_path: 
         assert "pip install 'labrecog[parquet]'" in bare.stderr
         assert "Traceback" not in bare.stderr
     assert not (tmp_path / "d.parquet").exists()
+
+
+def test_a_row_json_cannot_hold_is_worded_in_chinese(tmp_path: Path) -> None:
+    """--lang zh words the Parquet value messages too, never half translated."""
+    parquet = tmp_path / "nan.parquet"
+    pq.write_table(_values_table([5.2, float("nan")], pa.float64()), parquet)
+    code, out, _ = run(["evaluate", str(parquet), "--rules", str(DEMO), "-q", "--lang", "zh"])
+    error = records(out)[1]["error"]
+    assert code == 1 and error["path"] == "prior_results[0].value"
+    assert error["message"] == "prior_results[0].value：nan 不是 JSON 能表示的数字（NaN 或无穷大）"

@@ -276,6 +276,21 @@ INPUT: dict[str, tuple[str, str]] = {
     ),
     "choice": ("Input should be {choices} or {last}", "应为 {choices} 或 {last}"),
     "choice.one": ("Input should be '{only}'", "应为 '{only}'"),
+    # a Parquet value JSON cannot hold (batch/_parquet_values.py, batch/parquet.py)
+    "parquet.zone": ("unknown time zone {zone}", "未知时区 {zone}"),
+    "parquet.timestamp": ("timestamp out of the range of dates", "时间超出可表示的日期范围"),
+    "parquet.date": ("date out of the range of dates", "日期超出可表示的日期范围"),
+    "parquet.range": (
+        "{value} is beyond the range of a JSON number",
+        "{value} 超出 JSON 数字的范围",
+    ),
+    "parquet.nan": (
+        "{value} is not a number JSON can hold (NaN or infinity)",
+        "{value} 不是 JSON 能表示的数字（NaN 或无穷大）",
+    ),
+    "parquet.binary": ("binary value that is not UTF-8 text", "不是 UTF-8 文本的二进制值"),
+    "parquet.type": ("Arrow type {kind} has no JSON value", "Arrow 类型 {kind} 没有对应的 JSON 值"),
+    "parquet.row": ("row cannot be written as JSON: {detail}", "该行无法写成 JSON：{detail}"),
 }
 
 # --------------------------------------------------------------------------- labrecog init
