@@ -100,3 +100,23 @@ def test_identity_names_the_first_differing_line(tmp_path: Path) -> None:
     assert identity.first_difference(old, new).startswith("line 2, byte 6:")
     new.write_bytes(b'{"a":1}\n')
     assert identity.first_difference(old, new) == "line 2: old has 2 lines, new 1"
+
+
+def test_dask_bench_prints_the_four_figures(tmp_path: Path) -> None:
+    """Six LocalClusters on 20 cases: the script, its byte-identity check against
+    --jobs 2 and its table still work (issue 20)."""
+    out = run(
+        str(BENCH / "bench_dask.py"),
+        *("--cases", "20", "--memory-small", "10", "--repeat", "1"),
+        cwd=tmp_path,
+    )
+    for row in (
+        "(j)  --jobs 2",
+        "(d2) dask local, 2 workers",
+        "1. throughput, dask(2 workers) / --jobs 2:",
+        "2. peak memory per worker",
+        "3. dask overhead per partition:",
+        "4. scaling 1 -> 2 workers:",
+        '"shipped_rules_bytes"',
+    ):
+        assert row in out, out
