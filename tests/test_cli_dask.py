@@ -103,3 +103,40 @@ def test_parquet_parts_and_joined_mode_through_the_command(tmp_path: Path) -> No
     single = [orjson.loads(line) for line in alone.splitlines()]
     key = orjson.dumps
     assert sorted(map(key, got)) == sorted(map(key, single)) and len(got) == 60
+
+
+_WITHOUT_DASK = """
+import sys
+sys.modules["dask"] = None
+sys.modules["distributed"] = None
+from labrecog.cli import main
+sys.argv = ["labrecog", *sys.argv[1:]]
+main()
+"""
+
+
+def test_without_dask_the_command_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _WITHOUT_DASK,
+            "evaluate",
+            str(DEMO),
+            "--dask",
+            "local",
+            "--rules",
+            str(ROOT / "rules/demo"),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'labrecog[dask]'" in done.stderr
+    assert not (tmp_path / "out").exists()
