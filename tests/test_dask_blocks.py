@@ -99,3 +99,22 @@ def test_part_names_are_stable(tmp_path: Path, block: int) -> None:
     assert first == [p.name for p in plan_parts([str(path), str(path)], block)]
     assert len(set(first)) == len(first)
     assert Part(3, 12, "x", "jsonl").name == "part-00003-00012"
+
+
+def test_a_part_that_reads_another_line_count_than_counted_fails(tmp_path: Path) -> None:
+    """The parts after it were numbered from the count: a part reading a different number
+    of lines must not count as done (no stats file), so the run cannot finish as if."""
+    from labrecog.dask._task import PartOptions, run_part
+    from labrecog.load import load_ruleset
+
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(b"{}\n[]\n")
+    (part,) = plan_parts([str(path)], 4096)
+    rules = load_ruleset(str(Path(__file__).resolve().parent.parent / "rules" / "demo"))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run_part(part, [0], rules, PartOptions(str(out)), count_starts(part)).lines == 2
+    (out / f".{part.name}.done").unlink()
+    with pytest.raises(RuntimeError, match="read 2 lines where 3 start"):
+        run_part(part, [0], rules, PartOptions(str(out)), 3)
+    assert not (out / f".{part.name}.done").exists()

@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 __all__ = ["expand_inputs", "on_dask", "run_dask"]
 
 _GLOB = ("*", "?", "[")
+#: (option, parameter, its unset value, why it means nothing with --dask)
+_NOT_FOR_DASK = (
+    ("--jobs", "jobs", 1, "the cluster's workers evaluate (--workers sizes --dask local)"),
+    ("--csv-bom", "csv_bom", False, "each part is read by programs, not by Excel"),
+    ("--summary-json", "summary_json", None, "the manifest holds the summary"),
+    ("--index", "index_kind", "auto", "joined mode on Dask shuffles, it builds no index"),
+    ("--input-format", "source", None, "the inputs are labrecog cases, JSONL or Parquet"),
+    ("--strict-fhir", "strict_fhir", False, "the inputs are labrecog cases, not FHIR"),
+)
 
 
 def expand_inputs(patterns: tuple[str, ...]) -> list[str]:
@@ -53,12 +62,9 @@ def expand_inputs(patterns: tuple[str, ...]) -> list[str]:
 
 def on_dask(given: dict[str, Any], print_summary: Callable[[Summary], None]) -> NoReturn:
     """``--dask``: the options that mean something there, then the run (it exits)."""
-    for option, name, unset in (("--jobs", "jobs", 1), ("--csv-bom", "csv_bom", False),
-                                ("--summary-json", "summary_json", None),
-                                ("--index", "index_kind", "auto"), ("--input-format", "source",
-                                None), ("--strict-fhir", "strict_fhir", False)):  # fmt: skip
+    for option, name, unset, why in _NOT_FOR_DASK:
         if given[name] != unset:
-            raise click.UsageError(f"{option} is not for --dask (the manifest holds the summary)")
+            raise click.UsageError(f"{option} is not for --dask: {why}")
     orders, results = given["orders"], given["results"]
     if bool(given["inputs"]) == (orders is not None) or (orders is None) != (results is None):
         raise click.UsageError("give CASES files, or --orders with --results")

@@ -8,6 +8,7 @@ becomes an error record (docs/decision.md), never a failed partition.
 
 from __future__ import annotations
 
+from numbers import Integral
 from os import PathLike
 from typing import Any
 
@@ -83,8 +84,8 @@ def evaluate_dataframe(
     max_case_pairs: int | None = None,
 ) -> Any:
     """A DataFrame of decision items (the Parquet decision schema, docs/parquet.md), from
-    ``ddf[column]`` holding one case per row as JSON text; ``line`` is the row's position in
-    ``ddf`` counted from 1 when its index is the default range, else null."""
+    ``ddf[column]`` holding one case per row as JSON text; ``line`` is the row's index plus
+    one when the index is integral (the default range: its position from 1), else 0."""
     from labrecog.batch.parquet import decision_schema
 
     loaded = _loaded(rules)
@@ -104,7 +105,7 @@ def _evaluate_frame(
     records: list[tuple[int, dict[str, Any]]] = []
     for index, item in series.items():
         record = evaluate_item(engine, item, limits)
-        line = int(index) + 1 if isinstance(index, int) else 0
+        line = int(index) + 1 if isinstance(index, Integral) else 0  # numpy ints too
         if "error" in record:
             record = {**record, "line": line}
         records.append((line, record))

@@ -19,7 +19,14 @@ from typing import Literal
 
 from labrecog.batch.lines import DEFAULT_MAX_LINE_BYTES, capped_lines
 
-__all__ = ["DEFAULT_BLOCK_BYTES", "Part", "count_starts", "part_lines", "plan_parts"]
+__all__ = [
+    "DEFAULT_BLOCK_BYTES",
+    "Part",
+    "by_source",
+    "count_starts",
+    "part_lines",
+    "plan_parts",
+]
 
 #: 32 MiB: about 1,300 cases of the default bench workload, 6,500 of the generated batches;
 #: small enough to spread a file over many workers, large enough that a task is not
@@ -81,6 +88,14 @@ def plan_parts(paths: list[str], block_bytes: int = DEFAULT_BLOCK_BYTES) -> list
                 for i, start in enumerate(cuts)
             )
     return parts
+
+
+def by_source(parts: list[Part]) -> list[list[Part]]:
+    """The parts of each input, in input order (a file's parts number their lines together)."""
+    grouped: dict[int, list[Part]] = {}
+    for part in parts:
+        grouped.setdefault(part.source, []).append(part)
+    return list(grouped.values())
 
 
 def count_starts(part: Part) -> int:

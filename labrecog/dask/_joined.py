@@ -12,7 +12,6 @@ one record; the manifest counts them per input.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,9 +72,10 @@ def result_rows(
     name = "results-" + part.name.removeprefix("part-")
     target = Path(options.out_dir) / (name + _suffix(options))
     digest, size = _write_atomic(target, options.fmt, errors(), part, options.hook)
-    stats = PartStats(name, part.source, part.block, counted[0], summary.errors,
-                      summary.errors, summary, digest, size, target.name,
-                      os.getpid(), compiled)  # fmt: skip
+    stats = PartStats(name=name, source=part.source, block=part.block, lines=counted[0],
+                      records=summary.errors, errors=summary.errors, summary=summary,
+                      sha256=digest, size=size, file=target.name,
+                      compile_seconds=compiled)  # fmt: skip
     write_stats(options.out_dir, stats)
     return stats, _frame(rows)
 
@@ -129,9 +129,10 @@ def join_bucket(
     target = Path(options.out_dir) / (name + _suffix(options))
     digest, size = _write_atomic(target, options.fmt, records(), part, options.hook)
     lines = len(orders)
-    stats = PartStats(name, -1, bucket, lines, lines, summary.errors, summary, digest, size,
-                      target.name, os.getpid(), compiled)  # fmt: skip
-    stats.by_source = per_source
+    stats = PartStats(name=name, source=-1, block=bucket, lines=lines, records=lines,
+                      errors=summary.errors, summary=summary, sha256=digest, size=size,
+                      file=target.name, compile_seconds=compiled,
+                      by_source=per_source)  # fmt: skip
     write_stats(options.out_dir, stats)
     index.close()
     return stats

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from labrecog.batch.summary import Summary
-from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, count_starts, plan_parts
+from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, by_source, count_starts, plan_parts
 from labrecog.dask._joined import join_bucket, meta, order_rows, result_rows
 from labrecog.dask._run import (
     MANIFEST,
@@ -103,10 +103,7 @@ def _read(parts: list[Part], options: PartOptions, delayed: Any, task: Any) -> l
     """One reading task per partition, each numbering its lines after the file's earlier
     partitions (a line count per block and a running sum per file, as in ``_run``)."""
     out: list[Any] = []
-    by_source: dict[int, list[Part]] = {}
-    for part in parts:
-        by_source.setdefault(part.source, []).append(part)
-    for own in by_source.values():
+    for own in by_source(parts):
         if own[0].kind == "jsonl":
             counts = [delayed(count_starts, pure=True)(p) for p in own]
             offsets = delayed(prefix, pure=True)(*counts)

@@ -14,7 +14,7 @@ import pickle
 import platform
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +24,7 @@ import orjson
 
 import labrecog
 from labrecog.batch.summary import Summary
-from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, count_starts, plan_parts
+from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, by_source, count_starts, plan_parts
 from labrecog.dask._task import PartOptions, PartStats, _replace_bytes, run_part, summary_json
 from labrecog.load import LoadedRuleset
 
@@ -174,7 +174,6 @@ def evaluate_files(
     *,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     resume: bool = False,
-    on_part: Callable[[PartStats], None] | None = None,
 ) -> RunResult:
     """Evaluate every line of ``inputs`` into ``options.out_dir``; see the module."""
     began = time.perf_counter()
@@ -206,8 +205,6 @@ def evaluate_files(
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         stats[name] = got
-        if on_part is not None:
-            on_part(got)
     _clean_temporaries(out_dir)
     summary = Summary()
     for got in stats.values():
@@ -231,24 +228,19 @@ def _submit(
 
     Keys carry the run's ``token``: a part of this run is never confused with one of an
     earlier run still known to a shared scheduler."""
-    by_source: dict[int, list[Part]] = {}
-    for part in parts:
-        by_source.setdefault(part.source, []).append(part)
     futures: dict[Any, str] = {}
-    for source_parts in by_source.values():
-        counts = [
+    for source_parts in by_source(parts):
+        plain = source_parts[0].kind == "jsonl"  # the others number their own lines
+        counts: list[Any] = [
             ready[p.name].lines if p.name in ready else client.submit(count_starts, p, pure=False)
             for p in source_parts
-        ]
-        if source_parts[0].kind == "jsonl":
-            offsets = client.submit(prefix, *counts, pure=False)
-        else:
-            offsets = [0] * len(source_parts)
-        for part in source_parts:
+        ] if plain else [None] * len(source_parts)  # fmt: skip
+        offsets = client.submit(prefix, *counts, pure=False) if plain else [0] * len(counts)
+        for part, count in zip(source_parts, counts, strict=True):
             if part.name in ready:
                 continue
             key = f"labrecog-{part.name}-{token}"
-            future = client.submit(run_part, part, offsets, shipped, options, key=key)
+            future = client.submit(run_part, part, offsets, shipped, options, count, key=key)
             futures[future] = part.name
     return futures
 

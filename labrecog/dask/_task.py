@@ -76,9 +76,7 @@ class PartStats:
     sha256: str
     size: int
     file: str
-    pid: int = 0
     compile_seconds: float | None = None  # set by the task that compiled its worker's Engine
-    seconds: float = 0.0
     by_source: dict[int, int] = field(default_factory=dict)  # joined buckets: records by input
 
     def as_json(self) -> dict[str, Any]:
@@ -169,11 +167,16 @@ def engine_for(rules: LoadedRuleset, lang: Lang | None) -> tuple[Engine, float |
 
 
 def run_part(
-    part: Part, offsets: list[int], rules: LoadedRuleset, options: PartOptions
+    part: Part,
+    offsets: list[int],
+    rules: LoadedRuleset,
+    options: PartOptions,
+    expected: int | None = None,
 ) -> PartStats:
     """Evaluate ``part`` and write its part file; ``offsets[part.block]`` lines of its file
-    come before it."""
-    began = time.perf_counter()
+    come before it. ``expected``: the lines the counting task found starting in the part
+    (plain JSONL): reading another number would number the next parts wrongly, so the part
+    fails instead of counting as done."""
     hook = options.hook
     if hook is not None:
         hook("start", part)
@@ -181,34 +184,33 @@ def run_part(
     first = offsets[part.block] + 1 if part.kind == "jsonl" else 1
     lines = part_lines(part, first, options.max_line_bytes)
     target = Path(options.out_dir) / (part.name + SUFFIX[options.fmt])
-    summary = Summary()
-    counted = [0, 0]  # lines read, records written
+    summary = Summary()  # one record per line read: summary.cases counts both
 
     def records() -> Iterator[tuple[int, dict[str, Any]]]:
         for line_no, raw in lines:
             record = evaluate_line(engine, line_no, raw, options.limits)
             summary.add(record)
-            counted[0] += 1
-            counted[1] += 1
             yield line_no, record
 
     digest, size = _write_atomic(target, options.fmt, records(), part, hook)
+    if expected is not None and summary.cases != expected:
+        raise RuntimeError(
+            f"{part.name} read {summary.cases} lines where {expected} start in its block"
+        )
     stats = PartStats(
         name=part.name,
         source=part.source,
         block=part.block,
-        lines=counted[0],
-        records=counted[1],
+        lines=summary.cases,
+        records=summary.cases,
         errors=summary.errors,
         summary=summary,
         sha256=digest,
         size=size,
         file=target.name,
-        pid=os.getpid(),
         compile_seconds=compiled,
     )
     write_stats(options.out_dir, stats)
-    stats.seconds = time.perf_counter() - began
     return stats
 
 
