@@ -13,6 +13,7 @@ never a guess and never a crash of the file.
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
@@ -167,8 +168,10 @@ def _map(arr: Any) -> tuple[list[Any], Problems]:
     return out, problems
 
 
+@functools.lru_cache(maxsize=64)
 def _zone(name: str) -> tzinfo:
-    """An Arrow time zone: a fixed offset (``+08:00``) or an IANA name."""
+    """An Arrow time zone: a fixed offset (``+08:00``) or an IANA name; read once per
+    column's zone, not once per value (the cache: a column has one zone)."""
     if name[:1] in "+-" and len(name) == 6 and name[3] == ":":
         sign = -1 if name[0] == "-" else 1
         try:
