@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from labrecog.batch.lines import UTF8_BOM, OverLongLine, capped_lines
-from labrecog.dask._blocks import Part, count_starts, input_kind, part_lines, plan_parts
-from labrecog.dask._run import prefix
+from labrecog.dask._blocks import (
+    Part,
+    count_starts,
+    input_kind,
+    line_offsets,
+    part_lines,
+    plan_parts,
+    prefix,
+)
 
 CAP = 1024  # the smallest --max-line-bytes
 
@@ -63,7 +71,9 @@ def test_parts_read_every_line_once_with_its_number(
 def test_a_cut_inside_a_long_line_gives_it_to_the_part_it_starts_in(tmp_path: Path) -> None:
     path = tmp_path / "cases.jsonl"
     path.write_bytes(b"a\n" + b"b" * 100 + b"\nc\n")
-    parts = plan_parts([str(path)], 10)
+    empty = tmp_path / "empty.jsonl"  # last, so the file under test has whole blocks
+    empty.write_bytes(b"")
+    parts = [p for p in plan_parts([str(path), str(empty)], 10) if p.source == 0]
     assert len(parts) == 11
     counts = [count_starts(p) for p in parts]
     assert counts[0] == 2 and sum(counts) == 3 and counts[1:10] == [0] * 9
@@ -113,8 +123,30 @@ def test_a_part_that_reads_another_line_count_than_counted_fails(tmp_path: Path)
     rules = load_ruleset(str(Path(__file__).resolve().parent.parent / "rules" / "demo"))
     out = tmp_path / "out"
     out.mkdir()
-    assert run_part(part, [0], rules, PartOptions(str(out)), count_starts(part)).lines == 2
+    counted = line_offsets({0: [count_starts(part)]})
+    assert counted == {0: [0, 2]}
+    assert run_part(part, counted, rules, PartOptions(str(out))).lines == 2
     (out / f".{part.name}.done").unlink()
     with pytest.raises(RuntimeError, match="read 2 lines where 3 start"):
-        run_part(part, [0], rules, PartOptions(str(out)), 3)
+        run_part(part, {0: [0, 3]}, rules, PartOptions(str(out)))
     assert not (out / f".{part.name}.done").exists()
+
+
+def test_the_last_file_ends_on_small_parts_the_others_on_whole_blocks(tmp_path: Path) -> None:
+    """Parts run in input order: the run's last file is cut finer at its end (an eighth of
+    a block), so no worker idles a whole block at the end; every byte in exactly one."""
+    first, last = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_bytes(b"x" * 1000)
+    last.write_bytes(b"x" * 1000)
+    parts = plan_parts([str(first), str(last)], 100)
+    for path in (first, last):
+        own = [p for p in parts if p.path == str(path)]
+        assert own[0].start == 0 and own[-1].end == 1000
+        assert all(a.end == b.start for a, b in pairwise(own))
+        assert [p.block for p in own] == list(range(len(own)))
+    sizes = [p.end - p.start for p in parts if p.path == str(last)]
+    assert [p.end - p.start for p in parts if p.path == str(first)] == [100] * 10
+    assert sizes == [100] * 8 + [50, 50, 25, 25, 12, 12, 12, 14]
+    small = tmp_path / "c.jsonl"
+    small.write_bytes(b"x" * 400)  # four blocks or fewer: nothing to taper
+    assert [p.end - p.start for p in plan_parts([str(small)], 100)] == [100] * 4

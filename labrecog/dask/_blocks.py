@@ -24,8 +24,10 @@ __all__ = [
     "Part",
     "by_source",
     "count_starts",
+    "line_offsets",
     "part_lines",
     "plan_parts",
+    "prefix",
 ]
 
 #: 32 MiB: about 1,300 cases of the default bench workload, 6,500 of the generated batches;
@@ -81,13 +83,33 @@ def plan_parts(paths: list[str], block_bytes: int = DEFAULT_BLOCK_BYTES) -> list
             groups = row_groups(path) or [(1, 0)]
             parts.extend(Part(source, i, path, kind, i, i) for i in range(len(groups)))
         else:
-            size = os.path.getsize(path)
-            cuts = list(range(0, size, block_bytes)) or [0]
+            last = source == len(paths) - 1
+            ranges = _ranges(os.path.getsize(path), block_bytes, taper=last)
             parts.extend(
-                Part(source, i, path, kind, start, min(start + block_bytes, size))
-                for i, start in enumerate(cuts)
+                Part(source, i, path, kind, start, end) for i, (start, end) in enumerate(ranges)
             )
     return parts
+
+
+#: The last ``2 * block`` bytes of the run's last file, as fractions of a block: the run
+#: ends on pieces of an eighth of a block, so no worker idles for a whole block while
+#: another finishes the last one (parts run in input order).
+_TAPER = (0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.125, 0.125)
+
+
+def _ranges(size: int, block: int, *, taper: bool) -> list[tuple[int, int]]:
+    """Byte ranges of ``block`` bytes covering ``size``; tapered at the end if asked."""
+    tail = 2 * block if taper and size > 4 * block else 0
+    body = size - tail
+    ranges = [(start, min(start + block, body)) for start in range(0, body, block)]
+    start = body
+    for share in _TAPER if tail else ():
+        end = min(start + max(int(block * share), 1), size)
+        ranges.append((start, end))
+        start = end
+    if tail and start < size:
+        ranges[-1] = (ranges[-1][0], size)
+    return ranges or [(0, 0)]
 
 
 def by_source(parts: list[Part]) -> list[list[Part]]:
@@ -119,6 +141,21 @@ def count_starts(part: Part) -> int:
             count += data.count(b"\n")
             left -= len(data)
     return count
+
+
+def prefix(*counts: int) -> list[int]:
+    """Lines before each block of a file: the running sum of the blocks' line counts."""
+    out, total = [], 0
+    for n in counts:
+        out.append(total)
+        total += n
+    return out
+
+
+def line_offsets(counts: dict[int, list[int]]) -> dict[int, list[int]]:
+    """Per input, the lines before each of its blocks and, last, its total: block ``k``
+    numbers from ``offsets[k] + 1`` and holds ``offsets[k + 1] - offsets[k]`` lines."""
+    return {source: prefix(*own, 0) for source, own in counts.items()}
 
 
 def part_lines(

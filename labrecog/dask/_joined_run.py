@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from labrecog.batch.summary import Summary
-from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, by_source, count_starts, plan_parts
+from labrecog.dask._blocks import (
+    DEFAULT_BLOCK_BYTES,
+    Part,
+    by_source,
+    count_starts,
+    plan_parts,
+    prefix,
+)
 from labrecog.dask._joined import join_bucket, meta, order_rows, result_rows
 from labrecog.dask._run import (
     MANIFEST,
@@ -21,7 +28,6 @@ from labrecog.dask._run import (
     _rules,
     dask_section,
     plan_identity,
-    prefix,
     prepare_folder,
 )
 from labrecog.dask._task import PartOptions, PartStats, _replace_bytes, summary_json

@@ -24,16 +24,22 @@ import orjson
 
 import labrecog
 from labrecog.batch.summary import Summary
-from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, by_source, count_starts, plan_parts
+from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, count_starts, line_offsets, plan_parts
 from labrecog.dask._task import PartOptions, PartStats, _replace_bytes, run_part, summary_json
 from labrecog.load import LoadedRuleset
 
 __all__ = ["DaskRunError", "FolderError", "RunResult", "evaluate_files", "open_client"]
 
 #: A worker's statistical profiler samples the running task's stack every 10 ms from
-#: another thread, taking the GIL from it: a few per cent of a CPU-bound task. Off for the
-#: workers labrecog starts (docs/scale.md says how to turn it off on a cluster).
-QUIET_WORKERS = {"distributed.worker.profile.enabled": False}
+#: another thread, taking the GIL from it: a few per cent of a CPU-bound task. The event
+#: loop's health tick (every 20 ms) and the system monitor (every 500 ms) wake the loop's
+#: thread too, only for dashboards and warnings. Quieter for the cluster labrecog starts
+#: (docs/scale.md says how to set the same on a cluster).
+QUIET_WORKERS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
 
 RUN_FILE = "_run.json"
 MANIFEST = "_manifest.json"
@@ -157,15 +163,6 @@ def _rules(rules: LoadedRuleset) -> LoadedRuleset:
     return rules
 
 
-def prefix(*counts: int) -> list[int]:
-    """Lines before each block of a file: the running sum of the blocks' line counts."""
-    out, total = [], 0
-    for n in counts:
-        out.append(total)
-        total += n
-    return out
-
-
 def evaluate_files(
     client: Any,
     inputs: list[str],
@@ -224,24 +221,33 @@ def _submit(
     options: PartOptions,
     token: str,
 ) -> dict[Any, str]:
-    """A line count per block, one running sum per file, then one task per part left.
+    """A line count per block of the plain files, one task for their running sums, then
+    one task per part left.
 
-    Keys carry the run's ``token``: a part of this run is never confused with one of an
+    Every part depends on the same two tasks (the sums, the rule set): Dask then treats
+    the parts as root tasks and hands them to workers as they free up, in priority order,
+    which is input order. The run ends on the last file's small tapered parts, not with
+    one worker idle while another finishes the block it was given at the start. Keys
+    carry the run's ``token``: a part of this run is never confused with one of an
     earlier run still known to a shared scheduler."""
+    first = len(parts) + 1
+    counts: dict[int, list[Any]] = {}
+    for part in parts:
+        if part.kind == "jsonl":  # the others number their own lines
+            done = ready.get(part.name)
+            count = done.lines if done else client.submit(
+                count_starts, part, pure=False, priority=first
+            )  # fmt: skip
+            counts.setdefault(part.source, []).append(count)
+    offsets = client.submit(line_offsets, counts, pure=False, priority=first)
     futures: dict[Any, str] = {}
-    for source_parts in by_source(parts):
-        plain = source_parts[0].kind == "jsonl"  # the others number their own lines
-        counts: list[Any] = [
-            ready[p.name].lines if p.name in ready else client.submit(count_starts, p, pure=False)
-            for p in source_parts
-        ] if plain else [None] * len(source_parts)  # fmt: skip
-        offsets = client.submit(prefix, *counts, pure=False) if plain else [0] * len(counts)
-        for part, count in zip(source_parts, counts, strict=True):
-            if part.name in ready:
-                continue
-            key = f"labrecog-{part.name}-{token}"
-            future = client.submit(run_part, part, offsets, shipped, options, count, key=key)
-            futures[future] = part.name
+    for i, part in enumerate(parts, 1):
+        if part.name in ready:
+            continue
+        key = f"labrecog-{part.name}-{token}"
+        future = client.submit(run_part, part, offsets, shipped, options, key=key,
+                               priority=first - i)  # fmt: skip
+        futures[future] = part.name
     return futures
 
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -168,20 +168,23 @@ def engine_for(rules: LoadedRuleset, lang: Lang | None) -> tuple[Engine, float |
 
 def run_part(
     part: Part,
-    offsets: list[int],
+    offsets: dict[int, list[int]],
     rules: LoadedRuleset,
     options: PartOptions,
-    expected: int | None = None,
 ) -> PartStats:
-    """Evaluate ``part`` and write its part file; ``offsets[part.block]`` lines of its file
-    come before it. ``expected``: the lines the counting task found starting in the part
-    (plain JSONL): reading another number would number the next parts wrongly, so the part
-    fails instead of counting as done."""
+    """Evaluate ``part`` and write its part file. A plain JSONL part numbers its lines from
+    ``offsets[part.source][part.block] + 1`` (:func:`line_offsets`) and must read exactly
+    the lines its counting task found: another number would number the next parts wrongly,
+    so the part fails instead of counting as done."""
     hook = options.hook
     if hook is not None:
         hook("start", part)
     engine, compiled = engine_for(rules, options.lang)
-    first = offsets[part.block] + 1 if part.kind == "jsonl" else 1
+    expected = None
+    first = 1
+    if part.kind == "jsonl":
+        own = offsets[part.source]
+        first, expected = own[part.block] + 1, own[part.block + 1] - own[part.block]
     lines = part_lines(part, first, options.max_line_bytes)
     target = Path(options.out_dir) / (part.name + SUFFIX[options.fmt])
     summary = Summary()  # one record per line read: summary.cases counts both
@@ -264,18 +267,20 @@ class _Digesting:
         return self.raw.write(data)
 
 
-def _batches(records: Iterator[tuple[int, Any]]) -> Iterator[list[tuple[int, Any]]]:
-    """Records a chunk at a time, as the one-process runner encodes them."""
-    while batch := list(islice(records, _CHUNK)):
-        yield batch
+def _chunks(records: Iterator[tuple[int, Any]]) -> Iterator[Iterator[tuple[int, Any]]]:
+    """Records a chunk at a time, as the one-process runner encodes them, each made and
+    encoded one after the other: a chunk's records never all live at once (holding 256
+    decisions' dicts cost the one-process runner a fifth of deciding them)."""
+    for first in records:  # the next chunk's first record; islice takes the rest of it
+        yield chain((first,), islice(records, _CHUNK - 1))
 
 
 def _write_text(sink: _Digesting, fmt: OutFormat, records: Iterator[tuple[int, Any]]) -> None:
     encode = encoder("csv" if fmt == "csv" else "jsonl")
     if fmt == "csv":
         sink.write(csv_header())
-    for batch in _batches(records):
-        sink.write(encode(batch))
+    for chunk in _chunks(records):
+        sink.write(encode(chunk))
 
 
 def _write_parquet(sink: BinaryIO, records: Iterator[tuple[int, Any]]) -> None:
@@ -283,8 +288,8 @@ def _write_parquet(sink: BinaryIO, records: Iterator[tuple[int, Any]]) -> None:
     from labrecog.batch.parquet import DecisionWriter
 
     with DecisionWriter(sink) as writer:
-        for batch in _batches(records):
-            writer.write_records(batch)
+        for chunk in _chunks(records):
+            writer.write_records(chunk)
 
 
 def _sha256(path: Path) -> tuple[str, int]:
