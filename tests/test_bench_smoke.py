@@ -103,7 +103,7 @@ def test_identity_names_the_first_differing_line(tmp_path: Path) -> None:
 
 
 def test_dask_bench_prints_the_four_figures(tmp_path: Path) -> None:
-    """Six LocalClusters on 20 cases: the script, its byte-identity check against
+    """Seven LocalClusters on 20 cases: the script, its byte-identity checks against
     --jobs 2 and its table still work (issue 20)."""
     out = run(
         str(BENCH / "bench_dask.py"),
@@ -112,8 +112,9 @@ def test_dask_bench_prints_the_four_figures(tmp_path: Path) -> None:
     )
     for row in (
         "(j)  --jobs 2",
+        "(c2) --dask local --workers 2",
         "(d2) dask local, 2 workers",
-        "1. throughput, dask(2 workers) / --jobs 2:",
+        "1. throughput, --dask local --workers 2 / --jobs 2:",
         "2. peak memory per worker",
         "3. dask overhead per partition:",
         "4. scaling 1 -> 2 workers:",
