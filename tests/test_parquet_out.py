@@ -122,6 +122,10 @@ def test_the_format_follows_the_output_name_unless_given(tmp_path: Path) -> None
     args = ["evaluate", CASES, "--rules", str(DEMO), "-q", "--format", "parquet", "-o", str(other)]
     assert run(args)[0] == 1
     assert pq.read_table(other).num_rows == pq.read_table(named).num_rows
+    spelled = tmp_path / "decisions.bin"  # --output-format: the same option's other name
+    args = ["evaluate", CASES, "--rules", str(DEMO), "-q", "--output-format", "parquet"]
+    assert run([*args, "-o", str(spelled)])[0] == 1
+    assert spelled.read_bytes() == other.read_bytes()
     code, out, err = run(["evaluate", CASES, "--rules", str(DEMO), "--format", "parquet"])
     assert code == 2 and out == b""
     assert "give -o FILE.parquet" in err

@@ -69,11 +69,13 @@ EXIT_OK, EXIT_RECORD_ERRORS = 0, 1
 )
 @click.option(
     "--format",
+    "--output-format",
     "fmt",
     type=click.Choice(["jsonl", "csv", "fhir", "parquet"]),
     help="jsonl: one record per case; csv: one row per item; fhir: FHIR Bundles in "
     "(NDJSON), one GuidanceResponse or OperationOutcome out per line; parquet: one row per "
-    "item (needs -o). Default: parquet when -o ends in .parquet, else jsonl.",
+    "item (needs -o). Default: parquet when -o ends in .parquet, else jsonl. "
+    "--output-format is the same option (beside --input-format).",
 )
 @click.option(
     "--input-format",
