@@ -226,7 +226,7 @@ def _submit(
 
     Every part depends on the same two tasks (the sums, the rule set): Dask then treats
     the parts as root tasks and hands them to workers as they free up, in priority order,
-    which is input order. The run ends on the last file's small tapered parts, not with
+    which is about input order. The run ends on the last file's small tapered parts, not with
     one worker idle while another finishes the block it was given at the start. Keys
     carry the run's ``token``: a part of this run is never confused with one of an
     earlier run still known to a shared scheduler."""
