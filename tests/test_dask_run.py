@@ -149,6 +149,27 @@ def test_resume_redoes_only_missing_parts_and_refuses_another_run(
         run(client, out, [inputs["plain"]], rules="rules/demo", resume=True)
 
 
+def test_resume_redoes_a_part_done_for_another_byte_range(
+    client: Any, inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A part's name says which block, not which bytes: a run left by a version that cut
+    the file otherwise (same name, same digest) must not pass as this run's part."""
+    out = tmp_path / "out"
+    run(client, out, [inputs["plain"]])
+    clean = parts_in_order(out)
+    (out / MANIFEST).unlink()
+    done = out / ".part-00000-00003.done"
+    stats = orjson.loads(done.read_bytes())
+    stats["range"] = [stats["range"][0], stats["range"][1] + 1]  # another cut, same name
+    done.write_bytes(orjson.dumps(stats))
+    old = out / ".part-00000-00005.done"  # stats without a range: an older labrecog's
+    old.write_bytes(orjson.dumps({k: v for k, v in orjson.loads(old.read_bytes()).items()
+                                  if k != "range"}))  # fmt: skip
+    result = run(client, out, [inputs["plain"]], resume=True)
+    assert result.skipped == result.manifest["partitions"] - 2
+    assert parts_in_order(out) == clean
+
+
 @pytest.mark.parametrize("stage", ["start", "written"])
 def test_a_killed_worker_changes_nothing(
     client: Any, inputs: dict[str, Path], tmp_path: Path, stage: str

@@ -141,7 +141,8 @@ def prepare_folder(out_dir: Path, identity: dict[str, Any], resume: bool) -> dic
 
 
 def done_parts(out_dir: Path, parts: list[Part]) -> dict[str, PartStats]:
-    """Parts an earlier run finished: stats written and the part's bytes as recorded."""
+    """Parts an earlier run finished: stats written for the same piece of the input, and
+    the part's bytes as recorded."""
     from labrecog.dask._task import _sha256
 
     found: dict[str, PartStats] = {}
@@ -154,7 +155,7 @@ def done_parts(out_dir: Path, parts: list[Part]) -> dict[str, PartStats]:
             digest, _ = _sha256(out_dir / stats.file)
         except (OSError, ValueError, KeyError):
             continue
-        if digest == stats.sha256:
+        if digest == stats.sha256 and stats.piece == (part.start, part.end):
             found[part.name] = stats
     return found
 

@@ -78,6 +78,9 @@ class PartStats:
     file: str
     compile_seconds: float | None = None  # set by the task that compiled its worker's Engine
     by_source: dict[int, int] = field(default_factory=dict)  # joined buckets: records by input
+    # The piece of the input (Part.start, Part.end): --resume keeps a part only if the plan
+    # still cuts the same piece under its name. None: stats that do not say (never kept).
+    piece: tuple[int, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,7 @@ class PartStats:
             "bytes": self.size,
             "summary": summary_json(self.summary),
             "by_source": {str(k): v for k, v in sorted(self.by_source.items())},
+            "range": list(self.piece) if self.piece is not None else None,
         }
 
     @classmethod
@@ -108,7 +112,14 @@ class PartStats:
             size=data["bytes"],
             file=data["file"],
             by_source={int(k): v for k, v in data.get("by_source", {}).items()},
+            piece=_piece(data.get("range")),
         )
+
+
+def _piece(found: Any) -> tuple[int, int] | None:
+    if isinstance(found, list) and len(found) == 2 and all(type(x) is int for x in found):
+        return found[0], found[1]
+    return None
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
@@ -212,6 +223,7 @@ def run_part(
         size=size,
         file=target.name,
         compile_seconds=compiled,
+        piece=(part.start, part.end),
     )
     write_stats(options.out_dir, stats)
     return stats
