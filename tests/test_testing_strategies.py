@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, Phase, event, find, given, settings
 
@@ -103,3 +105,26 @@ def test_unknown_codes_are_refused() -> None:
         pass
     else:  # pragma: no cover
         raise AssertionError("expected KeyError")
+
+
+UK_MRI = Engine.from_path("labrecog/rulesets/uk-mri")
+#: The hour after Europe/London's clocks went forward (2024-03-31 01:00 UTC): wall times
+#: 01:00-01:59 do not exist there that night.
+AFTER_SPRING_FORWARD = datetime(2024, 3, 31, 2, 0, tzinfo=ZoneInfo("Europe/London"))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(priors(UK_MRI, next(iter(UK_MRI.rules.tests)), ordered_at=AFTER_SPRING_FORWARD))
+def test_priors_keep_time_order_across_a_clock_change(results: list[dict[str, Any]]) -> None:
+    """Collection before the order, report after collection, in real time: minutes taken
+    from wall-clock times across the change gave reports before their samples (a case the
+    engine refuses), found by a property test on uk-mri."""
+    order = AFTER_SPRING_FORWARD.astimezone(UTC)
+    for prior in results:
+        collected = datetime.fromisoformat(prior["collected_at"])
+        assert collected <= order
+        assert collected.tzinfo is not None and collected.utcoffset() == ZoneInfo(
+            "Europe/London"
+        ).utcoffset(collected.replace(tzinfo=None))
+        if "reported_at" in prior:
+            assert datetime.fromisoformat(prior["reported_at"]) >= collected
