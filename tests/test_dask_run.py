@@ -224,6 +224,17 @@ def test_evaluate_bag_gives_the_records_of_evaluate(client: Any) -> None:
     assert got[-1]["error"]["code"] == "invalid_input" and got[-1]["line"] is None
 
 
+def test_evaluate_bag_holds_a_dict_to_the_case_size_limit_as_its_text(client: Any) -> None:
+    """max_case_pairs refuses a case given as a dict exactly as one given as JSON text."""
+    import dask.bag as db
+
+    line = DEMO.read_bytes().splitlines()[0]
+    bag = db.from_sequence([line, orjson.loads(line)], npartitions=2)
+    as_text, as_dict = evaluate_bag(bag, ROOT / "rules/demo", max_case_pairs=1).compute()
+    assert as_text["error"]["message"].startswith("prior_results: case too large")
+    assert as_dict == as_text
+
+
 # --- joined mode: orders and results apart, joined by patient through a shuffle --------
 
 

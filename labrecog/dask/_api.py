@@ -13,8 +13,15 @@ from os import PathLike
 from typing import Any
 
 from labrecog._errors import InputError
-from labrecog.batch.records import CaseLimits, error_record, evaluate_line
+from labrecog.batch.records import (
+    CaseLimits,
+    check_size,
+    error_record,
+    evaluate_line,
+    internal_error_record,
+)
 from labrecog.dask._task import engine_for
+from labrecog.engine import Engine
 from labrecog.load import LoadedRuleset, load_ruleset
 from labrecog.words import Lang
 
@@ -52,24 +59,21 @@ def _evaluate_items(
     return [evaluate_item(engine, item, limits) for item in items]
 
 
-def evaluate_item(engine: Any, item: Any, limits: CaseLimits) -> dict[str, Any]:
-    """One element to one record; never raises (a bad element is an error record)."""
+def evaluate_item(engine: Engine, item: Any, limits: CaseLimits) -> dict[str, Any]:
+    """One element to one record, as ``evaluate_line`` makes it for a line (the size limit
+    included); never raises (a bad element is an error record, ``line`` null)."""
     if isinstance(item, str):
         item = item.encode("utf-8")
     if isinstance(item, bytes | bytearray | memoryview):
         record = evaluate_line(engine, 0, bytes(item), limits)
     else:
         try:
+            check_size(item, limits)
             record = engine.evaluate(item).model_dump(mode="json")
         except InputError as exc:
             record = error_record(exc, None, engine.lang)
         except Exception as exc:  # one bad element must not sink the partition
-            record = {
-                "line": None,
-                "order_id": None,
-                "error": {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
-                          "path": ""},
-            }  # fmt: skip
+            record = internal_error_record(0, exc)
     if "error" in record:
         record = {**record, "line": None}
     return record
