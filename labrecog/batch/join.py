@@ -52,6 +52,7 @@ __all__ = [
     "ResultIndex",
     "check_result_line",
     "joined_lines",
+    "order_of",
     "results_error_record",
 ]
 
@@ -379,17 +380,26 @@ def joined_lines(
         yield line_no, _join(raw, index, include_invalid)
 
 
-def _join(raw: bytes, index: ResultIndex, include_invalid: bool) -> bytes:
+def order_of(raw: bytes) -> tuple[dict[str, Any], str] | None:
+    """The order line's object and its patient's id; None when the line is not a JSON
+    object with a string ``patient.id``: it passes through the join unchanged, and
+    evaluating it reports what is wrong with it."""
     try:
         order = loads_strict(raw)
     except (orjson.JSONDecodeError, InputError):
-        return raw  # evaluating the line reports what is wrong with it
+        return None
     if not isinstance(order, dict):
-        return raw
+        return None
     patient = order.get("patient")
     patient_id = patient.get("id") if isinstance(patient, dict) else None
-    if not isinstance(patient_id, str):
+    return (order, patient_id) if isinstance(patient_id, str) else None
+
+
+def _join(raw: bytes, index: ResultIndex, include_invalid: bool) -> bytes:
+    parsed = order_of(raw)
+    if parsed is None:
         return raw
+    order, patient_id = parsed
     found = index.results(patient_id, include_invalid=include_invalid)
     if not found:
         return raw

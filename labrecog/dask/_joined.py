@@ -16,12 +16,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from labrecog.batch.join import ResultIndex, check_result_line, joined_lines
+from labrecog.batch.join import ResultIndex, check_result_line, joined_lines, order_of
 from labrecog.batch.records import evaluate_line
 from labrecog.batch.summary import Summary
 from labrecog.dask._blocks import Part, part_lines
-from labrecog.dask._task import PartOptions, PartStats, _write_atomic, engine_for, write_stats
-from labrecog.load import LoadedRuleset, loads_strict
+from labrecog.dask._task import (
+    SUFFIX,
+    PartOptions,
+    PartStats,
+    _write_atomic,
+    engine_for,
+    write_stats,
+)
+from labrecog.load import LoadedRuleset
 
 __all__ = ["join_bucket", "order_rows", "result_rows"]
 
@@ -70,7 +77,7 @@ def result_rows(
                 yield line_no, record
 
     name = "results-" + part.name.removeprefix("part-")
-    target = Path(options.out_dir) / (name + _suffix(options))
+    target = Path(options.out_dir) / (name + SUFFIX[options.fmt])
     digest, size = _write_atomic(target, options.fmt, errors(), part, options.hook)
     stats = PartStats(name=name, source=part.source, block=part.block, lines=counted[0],
                       records=summary.errors, errors=summary.errors, summary=summary,
@@ -93,13 +100,8 @@ def order_rows(
 
 
 def _patient(raw: bytes) -> str:
-    try:
-        order = loads_strict(raw)
-    except Exception:
-        return ""
-    patient = order.get("patient") if isinstance(order, dict) else None
-    found = patient.get("id") if isinstance(patient, dict) else None
-    return found if isinstance(found, str) else ""
+    parsed = order_of(raw)  # the id the join will look the results up by
+    return parsed[1] if parsed is not None else ""
 
 
 def join_bucket(
@@ -108,14 +110,12 @@ def join_bucket(
     """One bucket's orders with its results, in input order, evaluated into one part."""
     engine, compiled = engine_for(rules, options.lang)
     results = results.sort_values(["source", "line"], kind="stable")
-    index = ResultIndex.from_rows(
-        zip(results["patient"], results["line"], results["body"], results["valid"], strict=True)
-    )
+    rows = zip(results["patient"], results["line"], results["body"], results["valid"], strict=True)
     orders = orders.sort_values(["source", "line"], kind="stable")
     summary = Summary()
     per_source: dict[int, int] = {}
 
-    def records() -> Iterator[tuple[int, dict[str, Any]]]:
+    def records(index: ResultIndex) -> Iterator[tuple[int, dict[str, Any]]]:
         numbered = zip(orders["line"].tolist(), orders["body"].tolist(), strict=True)
         sources = orders["source"].tolist()
         for source, (line_no, raw) in zip(sources, joined_lines(numbered, index), strict=True):
@@ -126,19 +126,13 @@ def join_bucket(
 
     part = Part(0, bucket, "", "jsonl")
     name = f"joined-{bucket:05d}"
-    target = Path(options.out_dir) / (name + _suffix(options))
-    digest, size = _write_atomic(target, options.fmt, records(), part, options.hook)
+    target = Path(options.out_dir) / (name + SUFFIX[options.fmt])
+    with ResultIndex.from_rows(rows) as index:
+        digest, size = _write_atomic(target, options.fmt, records(index), part, options.hook)
     lines = len(orders)
     stats = PartStats(name=name, source=-1, block=bucket, lines=lines, records=lines,
                       errors=summary.errors, summary=summary, sha256=digest, size=size,
                       file=target.name, compile_seconds=compiled,
                       by_source=per_source)  # fmt: skip
     write_stats(options.out_dir, stats)
-    index.close()
     return stats
-
-
-def _suffix(options: PartOptions) -> str:
-    from labrecog.dask._task import SUFFIX
-
-    return SUFFIX[options.fmt]
