@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -45,6 +46,14 @@ class Summary:
         self.saving += other.saving
         self.currency = other.currency or self.currency
         self.lost += other.lost
+
+    @classmethod
+    def of(cls, parts: Iterable[Summary]) -> Summary:
+        """The partial summaries merged into one."""
+        total = cls()
+        for part in parts:
+            total.merge(part)
+        return total
 
     def as_dict(self) -> dict[str, Any]:
         return {

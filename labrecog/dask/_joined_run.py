@@ -22,6 +22,7 @@ from labrecog.dask._blocks import (
 from labrecog.dask._joined import join_bucket, meta, order_rows, result_rows
 from labrecog.dask._run import (
     MANIFEST,
+    MANIFEST_VERSION,
     RunResult,
     _clean_temporaries,
     _dumps,
@@ -31,6 +32,7 @@ from labrecog.dask._run import (
     prepare_folder,
 )
 from labrecog.dask._task import PartOptions, PartStats, _replace_bytes, summary_json
+from labrecog.load import LoadedRuleset
 
 __all__ = ["evaluate_joined"]
 
@@ -39,7 +41,7 @@ def evaluate_joined(
     client: Any,
     orders: list[str],
     results: list[str],
-    rules: Any,
+    rules: LoadedRuleset,
     options: PartOptions,
     *,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
@@ -95,13 +97,11 @@ def evaluate_joined(
     result_stats: list[PartStats] = got[len(read_counts) : len(read_counts) + len(result_out)]
     bucket_stats: list[PartStats] = got[len(read_counts) + len(result_out) :]
     _clean_temporaries(out_dir)
-    manifest = _manifest(orders, results, order_parts, counts, result_stats, bucket_stats)
+    total = Summary.of(stats.summary for stats in [*result_stats, *bucket_stats])
+    manifest = _manifest(orders, results, order_parts, counts, result_stats, bucket_stats, total)
     manifest.update({"rules": identity["rules"], "format": identity["format"], "partitions": k})
     manifest["dask"] = dask_section(client, rules, [*result_stats, *bucket_stats], began)
     _replace_bytes(out_dir / MANIFEST, _dumps(manifest))
-    total = Summary()
-    for stats in [*result_stats, *bucket_stats]:
-        total.merge(stats.summary)
     return RunResult(manifest, total)
 
 
@@ -128,6 +128,7 @@ def _manifest(
     counts: list[int],
     result_stats: list[PartStats],
     bucket_stats: list[PartStats],
+    total: Summary,
 ) -> dict[str, Any]:
     records: dict[int, int] = {}
     for stats in bucket_stats:
@@ -143,12 +144,9 @@ def _manifest(
         files.append({"path": path, "role": "results", "lines": sum(s.lines for s in own),
                       "records": sum(s.records for s in own),
                       "parts": [s.file for s in own]})  # fmt: skip
-    total = Summary()
-    for stats in [*result_stats, *bucket_stats]:
-        total.merge(stats.summary)
     order_files = [f for f in files if f["role"] == "orders"]
     return {
-        "version": 1,
+        "version": MANIFEST_VERSION,
         "complete": all(f["lines"] == f["records"] for f in order_files),
         "mode": "joined",
         "inputs": files,

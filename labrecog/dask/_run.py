@@ -204,12 +204,10 @@ def evaluate_files(
             continue
         stats[name] = got
     _clean_temporaries(out_dir)
-    summary = Summary()
-    for got in stats.values():
-        summary.merge(got.summary)
+    summary = Summary.of(got.summary for got in stats.values())
     if failures:
         return RunResult({}, summary, len(ready), failures)
-    manifest = _manifest(inputs, parts, stats, identity, rules, client, began)
+    manifest = _manifest(inputs, parts, stats, identity, rules, client, began, summary)
     _replace_bytes(out_dir / MANIFEST, _dumps(manifest))
     return RunResult(manifest, summary, len(ready))
 
@@ -266,13 +264,12 @@ def _manifest(
     rules: LoadedRuleset,
     client: Any,
     began: float,
+    total: Summary,
 ) -> dict[str, Any]:
     files: list[dict[str, Any]] = []
     for source, path in enumerate(inputs):
         own = [stats[p.name] for p in parts if p.source == source]
-        summary = Summary()
-        for got in own:
-            summary.merge(got.summary)
+        summary = Summary.of(got.summary for got in own)
         files.append(
             {
                 "path": path,
@@ -283,9 +280,6 @@ def _manifest(
                 "summary": summary_json(summary),
             }
         )
-    total = Summary()
-    for got in stats.values():
-        total.merge(got.summary)
     return {
         "version": MANIFEST_VERSION,
         "complete": all(f["lines"] == f["records"] for f in files),
