@@ -153,7 +153,8 @@ def test_resume_redoes_a_part_done_for_another_byte_range(
     client: Any, inputs: dict[str, Path], tmp_path: Path
 ) -> None:
     """A part's name says which block, not which bytes: a run left by a version that cut
-    the file otherwise (same name, same digest) must not pass as this run's part."""
+    the file otherwise (same name, same digest), or stats naming another file, must not
+    pass as this run's part."""
     out = tmp_path / "out"
     run(client, out, [inputs["plain"]])
     clean = parts_in_order(out)
@@ -165,8 +166,13 @@ def test_resume_redoes_a_part_done_for_another_byte_range(
     old = out / ".part-00000-00005.done"  # stats without a range: an older labrecog's
     old.write_bytes(orjson.dumps({k: v for k, v in orjson.loads(old.read_bytes()).items()
                                   if k != "range"}))  # fmt: skip
+    # stats naming another part's file, with that file's digest: not this part's bytes
+    other = orjson.loads((out / ".part-00000-00008.done").read_bytes())
+    moved = out / ".part-00000-00007.done"
+    stats = orjson.loads(moved.read_bytes())
+    moved.write_bytes(orjson.dumps({**stats, "file": other["file"], "sha256": other["sha256"]}))
     result = run(client, out, [inputs["plain"]], resume=True)
-    assert result.skipped == result.manifest["partitions"] - 2
+    assert result.skipped == result.manifest["partitions"] - 3
     assert parts_in_order(out) == clean
 
 

@@ -18,7 +18,6 @@ from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, plan_parts
 from labrecog.dask._joined_run import evaluate_joined
 from labrecog.dask._run import (
     MANIFEST,
-    DaskRunError,
     FolderError,
     RunResult,
     evaluate_files,
@@ -29,7 +28,6 @@ from labrecog.dask._task import PartOptions, PartStats
 __all__ = [
     "DEFAULT_BLOCK_BYTES",
     "MANIFEST",
-    "DaskRunError",
     "FolderError",
     "Part",
     "PartOptions",

@@ -25,10 +25,19 @@ import orjson
 import labrecog
 from labrecog.batch.summary import Summary
 from labrecog.dask._blocks import DEFAULT_BLOCK_BYTES, Part, count_starts, line_offsets, plan_parts
-from labrecog.dask._task import PartOptions, PartStats, _replace_bytes, run_part, summary_json
+from labrecog.dask._task import (
+    OutFormat,
+    PartOptions,
+    PartStats,
+    _replace_bytes,
+    _sha256,
+    part_file,
+    run_part,
+    summary_json,
+)
 from labrecog.load import LoadedRuleset
 
-__all__ = ["DaskRunError", "FolderError", "RunResult", "evaluate_files", "open_client"]
+__all__ = ["FolderError", "RunResult", "evaluate_files", "open_client"]
 
 #: A worker's statistical profiler samples the running task's stack every 10 ms from
 #: another thread, taking the GIL from it: a few per cent of a CPU-bound task. The event
@@ -48,11 +57,6 @@ MANIFEST_VERSION = 1
 
 class FolderError(ValueError):
     """The output folder cannot take this run: a usage error, found before any work."""
-
-
-class DaskRunError(RuntimeError):
-    """Partitions failed (their workers died more often than Dask allows, or a bug): no
-    manifest is written; ``--resume`` re-runs only what is missing."""
 
 
 @dataclass
@@ -115,8 +119,7 @@ def prepare_folder(out_dir: Path, identity: dict[str, Any], resume: bool) -> dic
     """Create or check the folder; the finished manifest if ``--resume`` finds one."""
     if out_dir.exists() and not out_dir.is_dir():
         raise FolderError(f"{out_dir} is not a folder")
-    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
-    if not entries:
+    if not out_dir.exists() or not any(out_dir.iterdir()):
         out_dir.mkdir(parents=True, exist_ok=True)
         _replace_bytes(out_dir / RUN_FILE, _dumps(identity))
         return None
@@ -140,11 +143,9 @@ def prepare_folder(out_dir: Path, identity: dict[str, Any], resume: bool) -> dic
     return orjson.loads(manifest.read_bytes()) if manifest.is_file() else None
 
 
-def done_parts(out_dir: Path, parts: list[Part]) -> dict[str, PartStats]:
+def done_parts(out_dir: Path, parts: list[Part], fmt: OutFormat) -> dict[str, PartStats]:
     """Parts an earlier run finished: stats written for the same piece of the input, and
-    the part's bytes as recorded."""
-    from labrecog.dask._task import _sha256
-
+    the part's file, under its own name, with the bytes recorded."""
     found: dict[str, PartStats] = {}
     for part in parts:
         done = out_dir / f".{part.name}.done"
@@ -152,10 +153,12 @@ def done_parts(out_dir: Path, parts: list[Part]) -> dict[str, PartStats]:
             continue
         try:
             stats = PartStats.from_json(orjson.loads(done.read_bytes()))
+            if stats.piece != (part.start, part.end) or stats.file != part_file(part, fmt):
+                continue
             digest, _ = _sha256(out_dir / stats.file)
         except (OSError, ValueError, KeyError):
             continue
-        if digest == stats.sha256 and stats.piece == (part.start, part.end):
+        if digest == stats.sha256:
             found[part.name] = stats
     return found
 
@@ -181,7 +184,7 @@ def evaluate_files(
     identity = plan_identity(inputs, rules, options, block_bytes)
     finished = prepare_folder(out_dir, identity, resume)
     parts = plan_parts(inputs, block_bytes)
-    ready = done_parts(out_dir, parts) if resume else {}
+    ready = done_parts(out_dir, parts, options.fmt) if resume else {}
     if finished is not None:
         if len(ready) == len(parts):
             return RunResult(finished, _summary_of(finished), skipped=len(parts))

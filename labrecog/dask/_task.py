@@ -38,6 +38,7 @@ __all__ = [
     "PartOptions",
     "PartStats",
     "engine_for",
+    "part_file",
     "run_part",
     "summary_from",
     "summary_json",
@@ -177,6 +178,11 @@ def engine_for(rules: LoadedRuleset, lang: Lang | None) -> tuple[Engine, float |
 # --- one partition ---------------------------------------------------------------------
 
 
+def part_file(part: Part, fmt: OutFormat) -> str:
+    """The part's file name: the same for the same piece in every run."""
+    return part.name + SUFFIX[fmt]
+
+
 def run_part(
     part: Part,
     offsets: dict[int, list[int]],
@@ -197,7 +203,7 @@ def run_part(
         own = offsets[part.source]
         first, expected = own[part.block] + 1, own[part.block + 1] - own[part.block]
     lines = part_lines(part, first, options.max_line_bytes)
-    target = Path(options.out_dir) / (part.name + SUFFIX[options.fmt])
+    target = Path(options.out_dir) / part_file(part, options.fmt)
     summary = Summary()  # one record per line read: summary.cases counts both
 
     def records() -> Iterator[tuple[int, dict[str, Any]]]:
