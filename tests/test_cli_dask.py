@@ -51,7 +51,15 @@ def test_usage_errors_exit_2_before_any_cluster(
     assert message in result.output
 
 
-def test_a_folder_in_use_is_refused_before_the_cluster(tmp_path: Path) -> None:
+def test_a_folder_in_use_is_refused_before_the_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import labrecog.dask
+
+    def no_cluster(*args: object) -> None:
+        raise AssertionError("a cluster was started for a folder that is refused")
+
+    monkeypatch.setattr(labrecog.dask, "open_client", no_cluster)
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("x")
@@ -59,6 +67,7 @@ def test_a_folder_in_use_is_refused_before_the_cluster(tmp_path: Path) -> None:
                  str(out))  # fmt: skip
     assert result.exit_code == 2
     assert "is not empty; give --resume" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
 
 
 def test_globbed_inputs_on_a_local_cluster(tmp_path: Path) -> None:

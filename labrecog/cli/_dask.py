@@ -9,6 +9,7 @@ import glob
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -126,14 +127,11 @@ def run_dask(
     for path in inputs if joined is None else [*joined[0], *joined[1]]:
         if os.path.realpath(path).startswith(out_real + os.sep):
             raise click.UsageError(f"input {path} is inside the output folder {out_dir}")
-    if not resume and os.path.isdir(out_dir) and os.listdir(out_dir):
-        click.echo(f"labrecog: {out_dir} is not empty; give --resume to finish the run that "
-                   "wrote it, or an empty or new folder", err=True)  # fmt: skip
-        sys.exit(EXIT_RULES)  # before a cluster is started for nothing
     _, loaded = load_engine_and_rules(rules, lang)
     out_fmt: OutFormat = "csv" if fmt == "csv" else "parquet" if fmt == "parquet" else "jsonl"
     options = ldask.PartOptions(out_dir, out_fmt, lang, limits, max_line_bytes)
     try:
+        ldask.check_folder(Path(out_dir), resume)  # before a cluster is started for nothing
         with ldask.open_client(address, workers) as client:
             if joined is not None:
                 result = ldask.evaluate_joined(
@@ -143,10 +141,7 @@ def run_dask(
                 result = ldask.evaluate_files(
                     client, inputs, loaded, options, block_bytes=block_mb * 2**20, resume=resume
                 )
-    except ldask.FolderError as exc:
-        click.echo(f"labrecog: {exc}", err=True)
-        sys.exit(EXIT_RULES)
-    except OSError as exc:
+    except (ldask.FolderError, OSError) as exc:
         click.echo(f"labrecog: {exc}", err=True)
         sys.exit(EXIT_RULES)
     if not quiet:

@@ -20,6 +20,7 @@ from labrecog.dask._run import (
     MANIFEST,
     FolderError,
     RunResult,
+    check_folder,
     evaluate_files,
     open_client,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "PartOptions",
     "PartStats",
     "RunResult",
+    "check_folder",
     "evaluate_bag",
     "evaluate_dataframe",
     "evaluate_files",

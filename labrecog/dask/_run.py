@@ -37,7 +37,7 @@ from labrecog.dask._task import (
 )
 from labrecog.load import LoadedRuleset
 
-__all__ = ["FolderError", "RunResult", "evaluate_files", "open_client"]
+__all__ = ["FolderError", "RunResult", "check_folder", "evaluate_files", "open_client"]
 
 #: A worker's statistical profiler samples the running task's stack every 10 ms from
 #: another thread, taking the GIL from it: a few per cent of a CPU-bound task. The event
@@ -115,19 +115,27 @@ def plan_identity(
     }
 
 
-def prepare_folder(out_dir: Path, identity: dict[str, Any], resume: bool) -> dict[str, Any] | None:
-    """Create or check the folder; the finished manifest if ``--resume`` finds one."""
+def check_folder(out_dir: Path, resume: bool) -> bool:
+    """Whether the folder holds an earlier run; FolderError if it cannot take this one
+    (the CLI asks before it starts a cluster)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise FolderError(f"{out_dir} is not a folder")
     if not out_dir.exists() or not any(out_dir.iterdir()):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _replace_bytes(out_dir / RUN_FILE, _dumps(identity))
-        return None
+        return False
     if not resume:
         raise FolderError(
             f"{out_dir} is not empty; give --resume to finish the run that wrote it, "
             "or an empty or new folder"
         )
+    return True
+
+
+def prepare_folder(out_dir: Path, identity: dict[str, Any], resume: bool) -> dict[str, Any] | None:
+    """Create or check the folder; the finished manifest if ``--resume`` finds one."""
+    if not check_folder(out_dir, resume):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _replace_bytes(out_dir / RUN_FILE, _dumps(identity))
+        return None
     run_file = out_dir / RUN_FILE
     if not run_file.is_file():
         raise FolderError(f"{out_dir} holds no {RUN_FILE}: not a labrecog run to resume")
