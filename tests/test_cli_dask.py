@@ -23,6 +23,16 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(main, ["evaluate", *args], catch_exceptions=False)
 
 
+def no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a cluster fails the test: the command must refuse before it."""
+    import labrecog.dask
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("a cluster was started for a command that is refused")
+
+    monkeypatch.setattr(labrecog.dask, "open_client", refuse)
+
+
 def one_process(*args: str) -> bytes:
     return run(*args, "-q").stdout_bytes
 
@@ -44,6 +54,7 @@ def one_process(*args: str) -> bytes:
 def test_usage_errors_exit_2_before_any_cluster(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
+    no_cluster(monkeypatch)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "C").write_bytes(DEMO.read_bytes())
     result = run(*args, "--rules", str(ROOT / "rules/demo"))
@@ -54,12 +65,7 @@ def test_usage_errors_exit_2_before_any_cluster(
 def test_a_folder_in_use_is_refused_before_the_cluster(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import labrecog.dask
-
-    def no_cluster(*args: object) -> None:
-        raise AssertionError("a cluster was started for a folder that is refused")
-
-    monkeypatch.setattr(labrecog.dask, "open_client", no_cluster)
+    no_cluster(monkeypatch)
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("x")

@@ -214,7 +214,8 @@ def test_report_of_a_broken_parquet_file_exits_2(tmp_path: Path) -> None:
     assert f"cannot read {broken}" in err
 
 
-def test_encode_chunk_crosses_processes_as_bytes() -> None:
+def test_encode_chunk_is_an_arrow_stream_of_the_rows() -> None:
+    """What a --jobs worker sends back (the `both` fixture runs -j 2 end to end)."""
     record = orjson.loads(orjson.dumps(_decision()))
     payload = parquet.encode_chunk([(7, record)])
     assert isinstance(payload, bytes)
