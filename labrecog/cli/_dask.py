@@ -9,7 +9,6 @@ import glob
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -131,7 +130,7 @@ def run_dask(
     out_fmt: OutFormat = "csv" if fmt == "csv" else "parquet" if fmt == "parquet" else "jsonl"
     options = ldask.PartOptions(out_dir, out_fmt, lang, limits, max_line_bytes)
     try:
-        ldask.check_folder(Path(out_dir), resume)  # before a cluster is started for nothing
+        ldask.check_folder(out_dir, resume)  # before a cluster is started for nothing
         with ldask.open_client(address, workers) as client:
             if joined is not None:
                 result = ldask.evaluate_joined(

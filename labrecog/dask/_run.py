@@ -115,12 +115,13 @@ def plan_identity(
     }
 
 
-def check_folder(out_dir: Path, resume: bool) -> bool:
+def check_folder(out_dir: str | Path, resume: bool) -> bool:
     """Whether the folder holds an earlier run; FolderError if it cannot take this one
-    (the CLI asks before it starts a cluster)."""
-    if out_dir.exists() and not out_dir.is_dir():
+    (the CLI asks before it starts a cluster). Messages name it as given (``out/``)."""
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
         raise FolderError(f"{out_dir} is not a folder")
-    if not out_dir.exists() or not any(out_dir.iterdir()):
+    if not folder.exists() or not any(folder.iterdir()):
         return False
     if not resume:
         raise FolderError(
