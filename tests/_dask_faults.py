@@ -42,3 +42,17 @@ class KillOnce:
             if self.always:
                 marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class FailOnce:
+    """Raise in the part ``block`` of input ``source`` at ``stage``: a bug in one part,
+    its worker alive."""
+
+    stage: str
+    source: int = 0
+    block: int = 1
+
+    def __call__(self, stage: str, part: Part) -> None:
+        if stage == self.stage and (part.source, part.block) == (self.source, self.block):
+            raise RuntimeError(f"{part.name} fails (test)")

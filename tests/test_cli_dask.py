@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -155,3 +156,36 @@ def test_without_dask_the_command_says_what_to_install(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "pip install 'labrecog[dask]'" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cluster_without_workers_exits_3_naming_ten_partitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster loses every worker (as when its nannies give up): the command ends
+    after the no-workers timeout instead of waiting for ever, exit 3, no manifest, and
+    names ten failed partitions, not each of hundreds."""
+    import dask
+
+    import labrecog.dask
+
+    real = labrecog.dask.evaluate_files
+
+    def without_workers(client: Any, *args: Any, **kwargs: Any) -> Any:
+        client.cluster.scale(0)
+        client.cluster.sync(client.cluster._correct_state)
+        return real(client, *args, **kwargs)
+
+    monkeypatch.setattr(labrecog.dask, "evaluate_files", without_workers)
+    with gzip.open(CN, "rb") as raw:
+        for i in range(12):  # a partition each
+            (tmp_path / f"cn-{i:02}.jsonl").write_bytes(b"".join(next(raw) for _ in range(3)))
+    out = tmp_path / "out"
+    with dask.config.set({"distributed.scheduler.no-workers-timeout": "1s"}):
+        result = run(str(tmp_path / "cn-*.jsonl"), "--rules", str(ROOT / "rules/cn-reference"),
+                     "--dask", "local", "--workers", "1", "-o", str(out))  # fmt: skip
+    assert result.exit_code == 3, result.output
+    named = [line for line in result.stderr.splitlines() if "partition failed:" in line]
+    assert len(named) == 10 and all("NoWorkerError" in line for line in named)
+    assert "… and 2 more partitions failed" in result.stderr
+    assert "no manifest written" in result.stderr
+    assert not (out / "_manifest.json").exists()

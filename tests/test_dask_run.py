@@ -30,11 +30,12 @@ from labrecog.dask import (
     evaluate_bag,
     evaluate_files,
     open_client,
+    plan_parts,
 )
 from labrecog.engine import Engine
 from labrecog.load import load_ruleset
 from tests import _dask_faults
-from tests._dask_faults import KillOnce
+from tests._dask_faults import FailOnce, KillOnce
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "cases.jsonl"
@@ -45,10 +46,18 @@ cloudpickle.register_pickle_by_value(_dask_faults)
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
+def shared() -> Iterator[Any]:
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
     with open_client("local", 2) as made:
         yield made
+
+
+@pytest.fixture
+def client(shared: Any) -> Any:
+    """The module's cluster with both workers back: a test that killed one leaves its
+    nanny restarting it."""
+    shared.wait_for_workers(2, timeout=60)
+    return shared
 
 
 def single_process(path: Path, rules: str) -> bytes:
@@ -196,18 +205,70 @@ def test_a_killed_worker_changes_nothing(
 
 
 def test_a_part_that_kills_every_worker_leaves_the_run_unfinished(
-    client: Any, inputs: dict[str, Path], tmp_path: Path
+    inputs: dict[str, Path], tmp_path: Path
 ) -> None:
+    """On a cluster of its own: the scheduler reads allowed-failures when it starts (set
+    on the shared one, it had no effect: that cluster's workers were killed four times a
+    run). Another part queued on the killed worker may fail with it: Dask counts every
+    task the worker held, so the poison part is looked for among the failures."""
     markers = tmp_path / "markers"
     markers.mkdir()
     out = tmp_path / "out"
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        result = run(client, out, [inputs["plain"]],
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        open_client("local", 2) as own,
+    ):
+        assert own.cluster.scheduler.allowed_failures == 0
+        result = run(own, out, [inputs["plain"]],
                      hook=KillOnce(str(markers), "start", block=1, always=True))  # fmt: skip
-    assert result.failures and "part-00000-00001" in result.failures[0]
+    assert any(f.startswith("part-00000-00001: KilledWorker") for f in result.failures)
     assert not (out / MANIFEST).exists()
     assert (out / "part-00000-00000.jsonl").exists()  # the others were kept for --resume
     assert result.summary.cases < 250
+
+
+def _tasks_on(dask_scheduler: Any = None) -> int:
+    return len(dask_scheduler.tasks)
+
+
+def test_a_run_leaves_no_task_on_the_scheduler(client: Any, inputs: dict[str, Path],
+                                               tmp_path: Path) -> None:  # fmt: skip
+    """A finished run, and one with a failed part, release every key at once: an erred
+    run's tasks stayed, and with them in the task groups the next run's parts were no
+    longer queued as root tasks but all handed to the workers up front (so a worker
+    killed took dozens of innocent parts with it)."""
+    run(client, tmp_path / "clean", [inputs["plain"]])
+    assert client.run_on_scheduler(_tasks_on) == 0
+    hook = FailOnce("start", block=2)  # a bug in one part: raised, its worker alive
+    failed = run(client, tmp_path / "failed", [inputs["plain"]], hook=hook)
+    assert failed.failures and "part-00000-00002" in failed.failures[0]
+    assert client.run_on_scheduler(_tasks_on) == 0
+
+
+def test_a_cluster_left_without_workers_ends_the_run_instead_of_waiting(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Repeated kills can leave a LocalCluster with no worker (a nanny whose new worker
+    dies while starting gives up); the run waited for ever (CI hung 85 minutes). Its
+    partitions now fail after the no-workers timeout: no manifest, each one named."""
+    out = tmp_path / "out"
+    with (
+        dask.config.set({"distributed.scheduler.no-workers-timeout": "1s"}),
+        open_client("local", 1) as own,
+    ):
+        assert own.cluster.scheduler.no_workers_timeout == 1  # the user's value is kept
+        own.cluster.scale(0)  # every worker gone, as after the nannies gave up
+        own.cluster.sync(own.cluster._correct_state)
+        assert not own.scheduler_info()["workers"]
+        result = run(own, out, [inputs["plain"]])
+    assert len(result.failures) == len(plan_parts([str(inputs["plain"])], BLOCK))
+    assert all("NoWorkerError" in f for f in result.failures)
+    assert not (out / MANIFEST).exists()
+
+
+def test_the_local_cluster_gives_up_after_a_minute_without_workers() -> None:
+    with open_client("local", 1) as own:
+        assert own.cluster.scheduler.no_workers_timeout == 60
 
 
 def test_evaluate_bag_gives_the_records_of_evaluate(client: Any) -> None:

@@ -34,6 +34,9 @@ _NOT_FOR_DASK = (
     ("--strict-fhir", "strict_fhir", False, "the inputs are labrecog cases, not FHIR"),
 )
 
+#: Failed partitions named one by one; a cluster left without workers fails them all.
+_SHOWN_FAILURES = 10
+
 
 def expand_inputs(patterns: tuple[str, ...]) -> list[str]:
     """Each input as given, or, if it is not a file and holds a glob character, the files
@@ -147,8 +150,11 @@ def run_dask(
         print_summary(result.summary)
         _say_run(result, out_dir)
     if result.failures:
-        for failure in result.failures:
+        for failure in result.failures[:_SHOWN_FAILURES]:
             click.echo(f"labrecog: partition failed: {failure}", err=True)
+        if len(result.failures) > _SHOWN_FAILURES:
+            more = len(result.failures) - _SHOWN_FAILURES
+            click.echo(f"labrecog: … and {more} more partitions failed", err=True)
         click.echo(
             f"labrecog: {len(result.failures)} partitions failed; no manifest written. "
             f"Run again with --resume to redo only those.",

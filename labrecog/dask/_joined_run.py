@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -87,12 +88,16 @@ def evaluate_joined(
         futures = client.compute([*read_counts, *[d[0] for d in result_out], *joined])
     from distributed import wait
 
-    wait(futures)
-    failures = [f"{f.key}: {f.exception()}" for f in futures if f.status != "finished"]
-    if failures:
-        _clean_temporaries(out_dir)
-        return RunResult({}, Summary(), 0, failures)
-    got = [f.result() for f in futures]
+    try:
+        wait(futures)
+        failures = [f"{f.key}: {f.exception()}" for f in futures if f.status != "finished"]
+        if failures:
+            _clean_temporaries(out_dir)
+            return RunResult({}, Summary(), 0, failures)
+        got = [f.result() for f in futures]
+    finally:
+        with suppress(Exception):  # released on the scheduler at once, as in _run
+            client.cancel(futures)
     counts: list[int] = got[: len(read_counts)]
     result_stats: list[PartStats] = got[len(read_counts) : len(read_counts) + len(result_out)]
     bucket_stats: list[PartStats] = got[len(read_counts) + len(result_out) :]

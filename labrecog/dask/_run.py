@@ -15,7 +15,7 @@ import platform
 import secrets
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,14 @@ QUIET_WORKERS = {
     "distributed.admin.system-monitor.interval": "2s",
 }
 
+#: A partition that kills its worker again and again can leave a LocalCluster with no
+#: worker at all: a nanny whose new worker dies while it starts gives up, and nothing
+#: starts another. The run would wait for ever; instead its waiting partitions fail after
+#: this long with no worker (``distributed.scheduler.no-workers-timeout``, read by the
+#: scheduler when it starts; a value the user set is kept). Nobody adds workers to the
+#: cluster labrecog starts, so waiting longer than a worker's restart only hides the fault.
+NO_WORKERS_TIMEOUT = "60s"
+
 RUN_FILE = "_run.json"
 MANIFEST = "_manifest.json"
 MANIFEST_VERSION = 1
@@ -70,7 +78,8 @@ class RunResult:
 @contextmanager
 def open_client(address: str, workers: int | None = None) -> Iterator[Any]:
     """``local``: a LocalCluster of worker processes sized to the machine (one thread
-    each: deciding holds the GIL); otherwise the scheduler at ``address``."""
+    each: deciding holds the GIL) that gives up after :data:`NO_WORKERS_TIMEOUT` with no
+    worker; otherwise the scheduler at ``address``."""
     import logging
 
     import dask
@@ -78,8 +87,12 @@ def open_client(address: str, workers: int | None = None) -> Iterator[Any]:
 
     if address == "local":
         n = workers or os.cpu_count() or 1
+        no_workers = dask.config.get("distributed.scheduler.no-workers-timeout", None)
         with (
             dask.config.set(QUIET_WORKERS),
+            dask.config.set(
+                {"distributed.scheduler.no-workers-timeout": no_workers or NO_WORKERS_TIMEOUT}
+            ),
             LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,
@@ -202,19 +215,27 @@ def evaluate_files(
     # A task whose result is the rule set, not scattered data: if the worker holding it
     # dies, Dask computes it again from the graph (scattered data would be lost for good).
     shipped = client.submit(_rules, rules, key=f"labrecog-rules-{token}")
-    futures = _submit(client, parts, ready, shipped, options, token)
+    made: list[Any] = [shipped]
+    futures = _submit(client, parts, ready, shipped, options, token, made)
     stats = dict(ready)
     failures: list[str] = []
     from distributed import as_completed
 
-    for future in as_completed(futures):
-        name = futures[future]
-        try:
-            got: PartStats = future.result()
-        except Exception as exc:  # a worker died too often, or a bug: named, run unfinished
-            failures.append(f"{name}: {type(exc).__name__}: {exc}")
-            continue
-        stats[name] = got
+    try:
+        for future in as_completed(futures):
+            name = futures[future]
+            try:
+                got: PartStats = future.result()
+            except Exception as exc:  # a worker died too often, no worker left, or a bug
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                continue
+            stats[name] = got
+    finally:
+        # Released at once, done or not (interrupted): an erred run's futures stayed
+        # wanted on the scheduler, and its tasks, left in the task groups, stopped the next
+        # run's parts being queued as root tasks (they went all to the workers at once).
+        with suppress(Exception):  # best effort: never hides the run's own outcome
+            client.cancel(made)
     _clean_temporaries(out_dir)
     summary = Summary.of(got.summary for got in stats.values())
     if failures:
@@ -231,6 +252,7 @@ def _submit(
     shipped: Any,
     options: PartOptions,
     token: str,
+    made: list[Any],
 ) -> dict[Any, str]:
     """A line count per block of the plain files, one task for their running sums, then
     one task per part left.
@@ -240,17 +262,17 @@ def _submit(
     which is about input order. The run ends on the last file's small tapered parts, not with
     one worker idle while another finishes the block it was given at the start. Keys
     carry the run's ``token``: a part of this run is never confused with one of an
-    earlier run still known to a shared scheduler."""
+    earlier run still known to a shared scheduler. Every future made goes into ``made``."""
     first = len(parts) + 1
     counts: dict[int, list[Any]] = {}
     for part in parts:
         if part.kind == "jsonl":  # the others number their own lines
             done = ready.get(part.name)
-            count = done.lines if done else client.submit(
-                count_starts, part, pure=False, priority=first
-            )  # fmt: skip
-            counts.setdefault(part.source, []).append(count)
+            if done is None:
+                made.append(client.submit(count_starts, part, pure=False, priority=first))
+            counts.setdefault(part.source, []).append(made[-1] if done is None else done.lines)
     offsets = client.submit(line_offsets, counts, pure=False, priority=first)
+    made.append(offsets)
     futures: dict[Any, str] = {}
     for i, part in enumerate(parts, 1):
         if part.name in ready:
@@ -259,6 +281,7 @@ def _submit(
         future = client.submit(run_part, part, offsets, shipped, options, key=key,
                                priority=first - i)  # fmt: skip
         futures[future] = part.name
+        made.append(future)
     return futures
 
 
