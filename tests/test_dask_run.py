@@ -259,7 +259,7 @@ def test_a_cluster_left_without_workers_ends_the_run_instead_of_waiting(
         assert own.cluster.scheduler.no_workers_timeout == 1  # the user's value is kept
         own.cluster.scale(0)  # every worker gone, as after the nannies gave up
         own.cluster.sync(own.cluster._correct_state)
-        assert not own.scheduler_info()["workers"]
+        assert not own.nthreads()
         result = run(own, out, [inputs["plain"]])
     assert len(result.failures) == len(plan_parts([str(inputs["plain"])], BLOCK))
     assert all("NoWorkerError" in f for f in result.failures)

@@ -339,7 +339,9 @@ def dask_section(
     compiled = sorted(s.compile_seconds for s in stats if s.compile_seconds is not None)
     return {
         "scheduler": client.scheduler.address if client.scheduler else None,
-        "workers": len(client.scheduler_info().get("workers", {})),
+        # the scheduler's answer itself: scheduler_info() returns the client's cached copy,
+        # which its periodic refresh (with no workers listed) may replace meanwhile (0 seen)
+        "workers": len(client.nthreads()),
         "engine_compiles": len(compiled),
         "engine_compile_seconds_max": round(compiled[-1], 4) if compiled else None,
         "shipped_rules_bytes": len(pickle.dumps(rules)),
