@@ -127,9 +127,36 @@ def test_a_part_that_reads_another_line_count_than_counted_fails(tmp_path: Path)
     assert counted == {0: [0, 2]}
     assert run_part(part, counted, rules, PartOptions(str(out))).lines == 2
     (out / f".{part.name}.done").unlink()
+    (out / f"{part.name}.jsonl").unlink()
     with pytest.raises(RuntimeError, match="read 2 lines where 3 start"):
         run_part(part, {0: [0, 3]}, rules, PartOptions(str(out)))
-    assert not (out / f".{part.name}.done").exists()
+    assert not list(out.iterdir())  # not even the part's file: it fails before the rename
+
+
+def test_joined_reading_tasks_check_their_line_count_too(tmp_path: Path) -> None:
+    """Joined mode numbers its orders and results from the same counts: a reading task
+    that reads another number of lines fails as a plain part does (it did not check)."""
+    from labrecog.dask._joined import order_rows, result_rows
+    from labrecog.dask._task import PartOptions
+    from labrecog.load import load_ruleset
+
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b'{"patient": {"id": "p"}}\n{}\n')
+    (part,) = plan_parts([str(path)], 4096)
+    out = tmp_path / "out"
+    out.mkdir()
+    options = PartOptions(str(out))
+    offsets = prefix(count_starts(part), 0)
+    assert order_rows(part, offsets, options, 0)[0] == 2
+    with pytest.raises(RuntimeError, match="read 2 lines where 1 start"):
+        order_rows(part, [0, 1], options, 0)
+    rules = load_ruleset(str(Path(__file__).resolve().parent.parent / "rules" / "demo"))
+    assert result_rows(part, offsets, rules, options, 1)[0].lines == 2
+    for made in out.iterdir():
+        made.unlink()
+    with pytest.raises(RuntimeError, match="read 2 lines where 3 start"):
+        result_rows(part, [0, 3], rules, options, 1)
+    assert not list(out.iterdir())
 
 
 def test_the_last_file_ends_on_small_parts_the_others_on_whole_blocks(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "by_source",
     "count_starts",
     "line_offsets",
+    "numbered_part_lines",
     "part_lines",
     "plan_parts",
     "prefix",
@@ -182,6 +183,25 @@ def part_lines(
             yield numbered
             if raw.tell() >= part.end:
                 return
+
+
+def numbered_part_lines(
+    part: Part, offsets: list[int], max_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[tuple[int, bytes]]:
+    """The part's lines numbered from ``offsets`` (:func:`prefix` of its file's counts, the
+    total last). A plain JSONL part must read exactly the lines its counting task found
+    there: another number (the file changed since, a bug) would number the file's next
+    parts wrongly, so the part fails before its file is renamed into place."""
+    if part.kind != "jsonl":
+        yield from part_lines(part, 1, max_bytes)
+        return
+    first, expected = offsets[part.block] + 1, offsets[part.block + 1] - offsets[part.block]
+    read = 0
+    for numbered in part_lines(part, first, max_bytes):
+        read += 1
+        yield numbered
+    if read != expected:
+        raise RuntimeError(f"{part.name} read {read} lines where {expected} start in its block")
 
 
 def _skip_line(raw: object) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from labrecog.batch.join import ResultIndex, check_result_line, joined_lines, order_of
 from labrecog.batch.records import evaluate_line
 from labrecog.batch.summary import Summary
-from labrecog.dask._blocks import Part, part_lines
+from labrecog.dask._blocks import Part, numbered_part_lines
 from labrecog.dask._task import (
     SUFFIX,
     PartOptions,
@@ -52,8 +52,7 @@ def _lines(part: Part, offsets: list[int], options: PartOptions, results: bool) 
         from labrecog.batch.parquet import parquet_result_lines
 
         return parquet_result_lines(part.path, [part.start])
-    first = offsets[part.block] + 1 if part.kind == "jsonl" else 1
-    return part_lines(part, first, options.max_line_bytes)
+    return numbered_part_lines(part, offsets, options.max_line_bytes)
 
 
 def result_rows(

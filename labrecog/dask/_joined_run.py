@@ -117,7 +117,7 @@ def _read(parts: list[Part], options: PartOptions, delayed: Any, task: Any) -> l
     for own in by_source(parts):
         if own[0].kind == "jsonl":
             counts = [delayed(count_starts, pure=True)(p) for p in own]
-            offsets = delayed(prefix, pure=True)(*counts)
+            offsets = delayed(prefix, pure=True)(*counts, 0)  # the file's total last
         else:
             offsets = [0] * len(own)
         for part in own:
