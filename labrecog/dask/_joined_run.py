@@ -29,6 +29,7 @@ from labrecog.dask._run import (
     _dumps,
     _rules,
     dask_section,
+    failure,
     plan_identity,
     prepare_folder,
 )
@@ -90,7 +91,7 @@ def evaluate_joined(
 
     try:
         wait(futures)
-        failures = [f"{f.key}: {f.exception()}" for f in futures if f.status != "finished"]
+        failures = [failure(f.key, f.exception()) for f in futures if f.status != "finished"]
         if failures:
             _clean_temporaries(out_dir)
             return RunResult({}, Summary(), 0, failures)
@@ -115,11 +116,10 @@ def _read(parts: list[Part], options: PartOptions, delayed: Any, task: Any) -> l
     partitions (a line count per block and a running sum per file, as in ``_run``)."""
     out: list[Any] = []
     for own in by_source(parts):
+        offsets: Any = []  # gzip and Parquet parts number their own lines
         if own[0].kind == "jsonl":
             counts = [delayed(count_starts, pure=True)(p) for p in own]
             offsets = delayed(prefix, pure=True)(*counts, 0)  # the file's total last
-        else:
-            offsets = [0] * len(own)
         for part in own:
             fn, args = task(part, offsets)
             out.append(delayed(fn, nout=2, pure=False)(*args))

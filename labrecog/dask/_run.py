@@ -215,8 +215,7 @@ def evaluate_files(
     # A task whose result is the rule set, not scattered data: if the worker holding it
     # dies, Dask computes it again from the graph (scattered data would be lost for good).
     shipped = client.submit(_rules, rules, key=f"labrecog-rules-{token}")
-    made: list[Any] = [shipped]
-    futures = _submit(client, parts, ready, shipped, options, token, made)
+    futures = _submit(client, parts, ready, shipped, options, token)
     stats = dict(ready)
     failures: list[str] = []
     from distributed import as_completed
@@ -227,7 +226,7 @@ def evaluate_files(
             try:
                 got: PartStats = future.result()
             except Exception as exc:  # a worker died too often, no worker left, or a bug
-                failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                failures.append(failure(name, exc))
                 continue
             stats[name] = got
     finally:
@@ -235,7 +234,7 @@ def evaluate_files(
         # wanted on the scheduler, and its tasks, left in the task groups, stopped the next
         # run's parts being queued as root tasks (they went all to the workers at once).
         with suppress(Exception):  # best effort: never hides the run's own outcome
-            client.cancel(made)
+            client.cancel([shipped, *futures])  # the counts go with the parts needing them
     _clean_temporaries(out_dir)
     summary = Summary.of(got.summary for got in stats.values())
     if failures:
@@ -245,6 +244,11 @@ def evaluate_files(
     return RunResult(manifest, summary, len(ready))
 
 
+def failure(name: str, exc: BaseException) -> str:
+    """A failed partition as the command names it."""
+    return f"{name}: {type(exc).__name__}: {exc}"
+
+
 def _submit(
     client: Any,
     parts: list[Part],
@@ -252,7 +256,6 @@ def _submit(
     shipped: Any,
     options: PartOptions,
     token: str,
-    made: list[Any],
 ) -> dict[Any, str]:
     """A line count per block of the plain files, one task for their running sums, then
     one task per part left.
@@ -262,17 +265,17 @@ def _submit(
     which is about input order. The run ends on the last file's small tapered parts, not with
     one worker idle while another finishes the block it was given at the start. Keys
     carry the run's ``token``: a part of this run is never confused with one of an
-    earlier run still known to a shared scheduler. Every future made goes into ``made``."""
+    earlier run still known to a shared scheduler."""
     first = len(parts) + 1
     counts: dict[int, list[Any]] = {}
     for part in parts:
         if part.kind == "jsonl":  # the others number their own lines
             done = ready.get(part.name)
-            if done is None:
-                made.append(client.submit(count_starts, part, pure=False, priority=first))
-            counts.setdefault(part.source, []).append(made[-1] if done is None else done.lines)
+            count = done.lines if done else client.submit(
+                count_starts, part, pure=False, priority=first
+            )  # fmt: skip
+            counts.setdefault(part.source, []).append(count)
     offsets = client.submit(line_offsets, counts, pure=False, priority=first)
-    made.append(offsets)
     futures: dict[Any, str] = {}
     for i, part in enumerate(parts, 1):
         if part.name in ready:
@@ -281,7 +284,6 @@ def _submit(
         future = client.submit(run_part, part, offsets, shipped, options, key=key,
                                priority=first - i)  # fmt: skip
         futures[future] = part.name
-        made.append(future)
     return futures
 
 
