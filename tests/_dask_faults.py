@@ -12,6 +12,7 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labrecog.dask import Part
 
@@ -45,9 +46,9 @@ class KillOnce:
 
 
 @dataclass(frozen=True)
-class FailOnce:
+class Fail:
     """Raise in the part ``block`` of input ``source`` at ``stage``: a bug in one part,
-    its worker alive."""
+    its worker alive (Dask does not retry an exception)."""
 
     stage: str
     source: int = 0
@@ -56,3 +57,11 @@ class FailOnce:
     def __call__(self, stage: str, part: Part) -> None:
         if stage == self.stage and (part.source, part.block) == (self.source, self.block):
             raise RuntimeError(f"{part.name} fails (test)")
+
+
+def drain(client: Any) -> None:
+    """Close every worker of ``client``'s LocalCluster for good, as when all its nannies
+    gave up (tests of the no-workers timeout)."""
+    client.cluster.scale(0)
+    client.cluster.sync(client.cluster._correct_state)  # scale() only schedules it
+    assert not client.nthreads()

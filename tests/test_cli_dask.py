@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from labrecog.batch.parquet import decision_records
 from labrecog.cli import main
+from tests._dask_faults import drain
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "cases.jsonl"
@@ -171,8 +172,7 @@ def test_a_cluster_without_workers_exits_3_naming_ten_partitions(
     real = labrecog.dask.evaluate_files
 
     def without_workers(client: Any, *args: Any, **kwargs: Any) -> Any:
-        client.cluster.scale(0)
-        client.cluster.sync(client.cluster._correct_state)
+        drain(client)
         return real(client, *args, **kwargs)
 
     monkeypatch.setattr(labrecog.dask, "evaluate_files", without_workers)

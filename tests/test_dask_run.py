@@ -35,7 +35,7 @@ from labrecog.dask import (
 from labrecog.engine import Engine
 from labrecog.load import load_ruleset
 from tests import _dask_faults
-from tests._dask_faults import FailOnce, KillOnce
+from tests._dask_faults import Fail, KillOnce, drain
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "cases.jsonl"
@@ -239,7 +239,7 @@ def test_a_run_leaves_no_task_on_the_scheduler(client: Any, inputs: dict[str, Pa
     killed took dozens of innocent parts with it)."""
     run(client, tmp_path / "clean", [inputs["plain"]])
     assert client.run_on_scheduler(_tasks_on) == 0
-    hook = FailOnce("start", block=2)  # a bug in one part: raised, its worker alive
+    hook = Fail("start", block=2)  # a bug in one part: raised, its worker alive
     failed = run(client, tmp_path / "failed", [inputs["plain"]], hook=hook)
     assert failed.failures and "part-00000-00002" in failed.failures[0]
     assert client.run_on_scheduler(_tasks_on) == 0
@@ -257,9 +257,7 @@ def test_a_cluster_left_without_workers_ends_the_run_instead_of_waiting(
         open_client("local", 1) as own,
     ):
         assert own.cluster.scheduler.no_workers_timeout == 1  # the user's value is kept
-        own.cluster.scale(0)  # every worker gone, as after the nannies gave up
-        own.cluster.sync(own.cluster._correct_state)
-        assert not own.nthreads()
+        drain(own)
         result = run(own, out, [inputs["plain"]])
     assert len(result.failures) == len(plan_parts([str(inputs["plain"])], BLOCK))
     assert all("NoWorkerError" in f for f in result.failures)
@@ -356,6 +354,26 @@ def test_joined_on_dask_gives_the_records_of_joined_mode(client: Any, tmp_path: 
     ]  # fmt: skip
     # the invalid result named its patient: that patient's order is refused, as in one process
     assert sum("error" in r for r in got) == sum("error" in r for r in single) >= 2
+
+
+def test_joined_on_a_cluster_without_workers_ends_naming_each_failure(tmp_path: Path) -> None:
+    """Joined mode ends too, and words its failures as plain runs do (the error's type
+    first: it gave the message alone), no manifest, nothing left on the scheduler."""
+    from labrecog.dask import evaluate_joined
+
+    orders, results = _split_cn(tmp_path, 20)
+    out = tmp_path / "out"
+    with (
+        dask.config.set({"distributed.scheduler.no-workers-timeout": "1s"}),
+        open_client("local", 1) as own,
+    ):
+        drain(own)
+        result = evaluate_joined(own, [str(orders)], [str(results)],
+                                 load_ruleset(str(ROOT / "rules/cn-reference")),
+                                 PartOptions(str(out)), buckets=2)  # fmt: skip
+        assert own.run_on_scheduler(_tasks_on) == 0
+    assert result.failures and all(": NoWorkerError: " in f for f in result.failures)
+    assert not (out / MANIFEST).exists()
 
 
 def test_evaluate_dataframe_gives_the_rows_of_the_parquet_output(client: Any) -> None:
