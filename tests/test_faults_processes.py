@@ -135,6 +135,37 @@ def test_a_killed_worker_is_replaced_and_its_lines_are_retried() -> None:
     assert sum(c.summary.lost for c in rest) == 0
 
 
+def test_a_worker_answers_in_one_small_message_its_records_in_a_spool_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while sending a chunk's records (hundreds of kilobytes) through the
+    result pipe left ProcessPoolExecutor reading the rest for ever: the test above hung
+    about once in six. The answer is now a file name and counts, sent in one write."""
+    import pickle
+
+    lines = cases(runner.CHUNK_LINES)
+    inline = runner._evaluate(ENGINE, "jsonl", lines)
+    assert len(inline.payload) > 65536  # more than a pipe holds: sent in several writes
+    monkeypatch.setattr(runner, "_worker_engine", ENGINE)  # as _init_worker sets them
+    monkeypatch.setattr(runner, "_worker_spool", str(tmp_path))
+    answer = runner._work(lines)
+    assert len(pickle.dumps(answer)) < 4096  # PIPE_BUF: one atomic write
+    assert answer.payload == b"" and answer.spooled is not None
+    assert runner._unspool(answer).payload == inline.payload
+    assert not list(tmp_path.iterdir())  # read back once, then removed
+    # no room for the spool (here: no folder): the records go through the pipe as before
+    monkeypatch.setattr(runner, "_worker_spool", str(tmp_path / "gone"))
+    assert runner._work(lines).payload == inline.payload
+
+
+def test_a_jobs_run_leaves_no_spool_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    lines = cases(3 * runner.CHUNK_LINES)
+    assert payload(run(lines, 2)) == payload(run(lines, 1))
+    assert not list(tmp_path.iterdir())
+
+
 _REAL_WORK = runner._work
 _DEADLY_LINE = 1000
 

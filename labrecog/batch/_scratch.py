@@ -1,4 +1,5 @@
-"""Scratch folders for joined mode that do not outlive their run, even a killed one.
+"""Scratch folders that do not outlive their run, even a killed one: joined mode's results
+index, the ``--jobs`` workers' spool of encoded chunks.
 
 An SQLite results index can be tens of megabytes, and unattended runs get killed. So each
 folder is named ``labrecog-join-<pid>-*``; it is removed on close, at exit, and on SIGTERM
